@@ -1,0 +1,1 @@
+"""Dedup and grouping: which incident each alert belongs to, and what changed."""

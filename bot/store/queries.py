@@ -1,0 +1,62 @@
+"""Reads. SQLModel sessions for everything off the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from bot.incidents.grouping import State
+from bot.store.tables import AlertRow, Incident, TimelineEvent
+
+
+def incident(session: Session, number: int) -> Incident | None:
+    return session.get(Incident, number)
+
+
+def incidents(session: Session, *, open_only: bool = False, limit: int = 100) -> Sequence[Incident]:
+    query = select(Incident).order_by(col(Incident.id).desc()).limit(limit)
+    if open_only:
+        query = query.where(Incident.state != State.RESOLVED.value)
+    return session.exec(query).all()
+
+
+def timeline(session: Session, number: int) -> Sequence[TimelineEvent]:
+    query = select(TimelineEvent).where(TimelineEvent.incident_id == number)
+    return session.exec(query.order_by(col(TimelineEvent.id))).all()
+
+
+def incident_alerts(session: Session, number: int) -> Sequence[AlertRow]:
+    query = select(AlertRow).where(AlertRow.incident_id == number)
+    return session.exec(query.order_by(col(AlertRow.starts_at))).all()
+
+
+def expired_alerts(session: Session, now: datetime, limit: int = 10_000) -> Sequence[AlertRow]:
+    """Firing alerts whose sender set an end that has passed with no refresh."""
+    query = (
+        select(AlertRow)
+        .join(Incident, col(Incident.id) == col(AlertRow.incident_id))
+        .where(Incident.state != State.RESOLVED.value, AlertRow.status == "firing")
+        .where(col(AlertRow.ends_at).is_not(None), col(AlertRow.ends_at) <= now)
+        .limit(limit)
+    )
+    return session.exec(query).all()
+
+
+def parse_incident_ref(text: str) -> int:
+    """`INC-7`, `inc-7`, `#7` or `7` → 7."""
+    cleaned = text.strip().upper().removeprefix("INC-").removeprefix("#")
+    if not cleaned.isdigit():
+        raise ValueError(f"not an incident: {text!r} (write INC-7 or 7)")
+    return int(cleaned)
+
+
+def firing_alerts(session: Session) -> Sequence[tuple[AlertRow, str, str]]:
+    """Firing alerts of open incidents, with their incident's route id and group key."""
+    query = (
+        select(AlertRow, Incident.route_id, Incident.group_key)
+        .join(Incident, col(Incident.id) == col(AlertRow.incident_id))
+        .where(Incident.state != State.RESOLVED.value, AlertRow.status == "firing")
+    )
+    return session.exec(query).all()

@@ -1,0 +1,118 @@
+"""The store's face to the async world: one writer thread, reads on a small pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.incidents.grouping import Item, Plan
+from bot.store.engine import create_engine, is_sqlite, migrate
+from bot.store.writer import BatchObserver, Clock, StoreUnavailable, Writer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(
+        self, url: str, *, clock: Clock = utcnow, observe: BatchObserver | None = None
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self._observe = observe
+        self._reader: Engine | None = None
+        self._writer_engine: Engine | None = None
+        self._writer: Writer | None = None
+        self.ingest_timeout = 8.0
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    async def open(self) -> None:
+        """Connect and migrate; raise StoreUnavailable when the database does not answer."""
+        writer_engine = create_engine(self.url, writer=True)
+        try:
+            await asyncio.to_thread(migrate, writer_engine)
+        except SQLAlchemyError as exc:
+            writer_engine.dispose()
+            raise StoreUnavailable(f"database unavailable: {exc}") from exc
+        self._writer_engine = writer_engine
+        # On SQLite, readers need their own connections (WAL lets them read during commits).
+        self._reader = create_engine(self.url) if is_sqlite(writer_engine) else writer_engine
+        self._writer = Writer(writer_engine, self.clock, self._observe)
+        self._writer.start()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        for engine in {self._reader, self._writer_engine} - {None}:
+            assert engine is not None
+            engine.dispose()
+        self._reader = self._writer_engine = None
+
+    def _require_writer(self) -> Writer:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        return self._writer
+
+    async def ingest(self, items: list[Item]) -> Plan:
+        """Durably apply alerts; returns once committed (the plan of the whole batch).
+
+        A commit slower than `ingest_timeout` answers StoreUnavailable (503) instead of
+        letting Alertmanager cancel at 10 s; if it commits later, the sender's retry is
+        a duplicate and changes nothing.
+        """
+        pending = asyncio.ensure_future(self._require_writer().ingest(items))
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending), self.ingest_timeout)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"commit took longer than {self.ingest_timeout:.0f}s; retry"
+            ) from None
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        return await self._require_writer().run(fn)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        engine = self._reader
+        if engine is None:
+            raise StoreUnavailable("the store is not open")
+
+        def run() -> T:
+            with Session(engine) as session:
+                return fn(session)
+
+        try:
+            return await asyncio.to_thread(run)
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    async def ping(self) -> None:
+        await self.read(lambda s: s.exec(sa.select(1)).one())  # type: ignore[call-overload]
+
+    async def checkpoint(self) -> None:
+        """SQLite: move the WAL into the database off the commit path."""
+        engine = self._reader
+        if engine is None or not is_sqlite(engine):
+            return
+
+        def run() -> None:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+        await asyncio.to_thread(run)
