@@ -1,0 +1,1 @@
+"""Escalation: page the steps of a policy until someone acknowledges, durably."""
