@@ -1,0 +1,291 @@
+"""Wires the pipeline together: ingest → mute → group → store → outbox → chat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from functools import partial
+
+import orjson
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Connection
+
+from bot.alertmanager_client import AlertmanagerClient
+from bot.config import Config, load_config
+from bot.escalation import engine, targets
+from bot.incidents import actions
+from bot.incidents.grouping import Item, Plan
+from bot.ingest import Alert, AlertStatus
+from bot.metrics import Metrics
+from bot.muting import MuteRuntime
+from bot.notify import ConsoleNotifier, Notifier
+from bot.notify.dispatcher import Dispatcher
+from bot.reload import config_fingerprint
+from bot.rules import ConfigError, Router, RulesConfig
+from bot.settings import Settings
+from bot.silences import SilenceService
+from bot.store import Store, StoreUnavailable, queries, utcnow
+from bot.store.writer import Clock
+from bot.web.server import build_web_app
+
+log = logging.getLogger(__name__)
+_STORE_RETRY_SECONDS = 2.0
+
+
+class Pagerbot:
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        *,
+        notifier: Notifier | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.config_error: str | None = None
+        self._config_seen = config_fingerprint(settings.config_dir)
+        self.clock = clock
+        self.metrics = Metrics()
+        self.metrics.config_reload_success.set(1)
+        self.store = Store(settings.database_url, clock=clock, observe=self.metrics.observe_batch)
+        am = AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
+        self.silences = SilenceService(self.store, am)
+        self.muting = MuteRuntime(config, self.store, self.silences)
+        self.notifier: Notifier = notifier or ConsoleNotifier()
+        self.dispatcher = Dispatcher(self.store, self.notifier, self.metrics)
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._opener: asyncio.Task[None] | None = None
+        self._escalate_soon = asyncio.Event()
+        self._escalator: asyncio.Task[None] | None = None
+
+    @property
+    def rules(self) -> RulesConfig:
+        return self.config.rules
+
+    @property
+    def router(self) -> Router:
+        return self.config.router
+
+    async def ingest(self, alerts: list[Alert]) -> Plan | None:
+        """Route, mute, group and store alerts; returns once they are committed."""
+        if not alerts:
+            return None
+        mutes = self.muting.evaluate(alerts, self.clock())
+        items = []
+        for alert, mute in zip(alerts, mutes, strict=True):
+            self.metrics.alerts_received.labels(alert.source).inc()
+            for route in self.router.route(alert.labels):
+                items.append(Item(alert, route.group_key(alert.labels), route, mute))
+        return await self._store(items)
+
+    async def _store(self, items: list[Item]) -> Plan:
+        result = await self.store.ingest(items)
+        if result.events:
+            self.dispatcher.wake()
+        if any(e.kind in ("opened", "reopened") for e in result.events):
+            self._escalate_soon.set()  # page now, not at the next tick
+        return result
+
+    # ------------------------------------------------------------------ incident actions
+
+    async def act(self, action: str, number: int, user: str, text: str = "") -> actions.Result:
+        """ack | resolve | escalate | note, as a person does them (Slack, CLI)."""
+        incident = await self.store.read(lambda s: queries.incident(s, number))
+        if incident is None:
+            return actions.Result(actions.Outcome.NOT_FOUND, f"no incident INC-{number}")
+        policy = self.rules.escalation_policies.get(incident.escalation or "")
+        now = self.clock()
+        fn: Callable[[Connection], actions.Result]
+        if action == "ack":
+            fn = partial(actions.acknowledge, number=number, user=user, now=now, policy=policy)
+        elif action == "resolve":
+            fn = partial(actions.resolve, number=number, user=user, now=now)
+        elif action == "escalate":
+            fn = partial(actions.escalate, number=number, user=user, now=now, policy=policy)
+        elif action == "note":
+            fn = partial(actions.note, number=number, user=user, text=text, now=now)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        result = await self.store.write(fn)
+        self.dispatcher.wake()
+        if action == "escalate":
+            self._escalate_soon.set()
+        return result
+
+    async def escalation_tick(self) -> int:
+        """Page every escalation step that is due; returns how many pages were recorded."""
+        now = self.clock()
+        rules = self.rules
+
+        def run(conn: Connection) -> int:
+            resolve = targets.resolver(rules, targets.stored_overrides(conn, now))
+            pages = engine.tick(
+                conn, rules.escalation_policies, resolve, targets.contacts(rules), now
+            )
+            return len(pages)
+
+        count = await self.store.write(run)
+        if count:
+            self.dispatcher.wake()
+        return count
+
+    async def _escalation_loop(self) -> None:
+        """Ticks every second, and at once when an incident opens."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._escalate_soon.wait(), 1.0)
+            self._escalate_soon.clear()
+            if not self.store.is_open:
+                continue
+            try:
+                await self.escalation_tick()
+            except StoreUnavailable as exc:
+                log.warning("escalation tick skipped: %s", exc)
+            except Exception:
+                log.exception("escalation tick failed")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        try:
+            await self.store.open()
+            await self.muting.load()
+        except StoreUnavailable as exc:
+            # Serve anyway: /readyz says why, webhooks answer 503 and senders retry.
+            log.error("%s; retrying every %.0fs", exc, _STORE_RETRY_SECONDS)
+            self._opener = asyncio.create_task(self._keep_opening())
+        self.dispatcher.start()
+        self._escalator = asyncio.create_task(self._escalation_loop(), name="pagerbot-escalation")
+        jobs: list[tuple[Callable[[], Awaitable[object]], float]] = [
+            (self.expire_alerts, 15),
+            (self.store.checkpoint, 10),
+            (self.remute, 10),
+            (self.reload_inhibitions, 60),
+            (self.remind, 60),
+        ]
+        if self.settings.config_poll_seconds > 0:
+            jobs.append((self.watch_config, self.settings.config_poll_seconds))
+        for job, seconds in jobs:
+            self.scheduler.add_job(
+                self._guard(job),
+                "interval",
+                seconds=seconds,
+                id=job.__name__,
+                max_instances=1,
+                coalesce=True,
+            )
+        self.scheduler.start()
+
+    def _guard(self, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """Periodic work waits while the store is down, and never kills the scheduler."""
+
+        async def run() -> None:
+            if not self.store.is_open:
+                return
+            try:
+                await job()
+            except StoreUnavailable as exc:
+                log.warning("%s skipped: %s", job.__name__, exc)
+            except Exception:
+                log.exception("%s failed", job.__name__)
+
+        run.__name__ = job.__name__
+        return run
+
+    async def _keep_opening(self) -> None:
+        while not self.store.is_open:
+            await asyncio.sleep(_STORE_RETRY_SECONDS)
+            try:
+                await self.store.open()
+                await self.muting.load()
+                log.info("database reachable again")
+            except StoreUnavailable as exc:
+                log.debug("still unavailable: %s", exc)
+
+    async def stop(self) -> None:
+        if self._opener is not None:
+            self._opener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._opener
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._escalator is not None:
+            self._escalator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._escalator
+        await self.dispatcher.stop()
+        await self.store.close()
+
+    def web_app(self) -> web.Application:
+        return build_web_app(self)
+
+    # ------------------------------------------------------------------ periodic work
+
+    async def expire_alerts(self) -> int:
+        """Resolve alerts whose sender gave an end that passed with no refresh."""
+        now = self.clock()
+        rows = await self.store.read(lambda s: queries.expired_alerts(s, now))
+        alerts = [
+            Alert(
+                labels=orjson.loads(row.labels),
+                annotations=orjson.loads(row.annotations),
+                status=AlertStatus.RESOLVED,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+                generator_url=row.generator_url,
+                fingerprint=row.fingerprint,
+                source=row.source,
+            )
+            for row in rows
+        ]
+        await self.ingest(alerts)
+        return len(alerts)
+
+    async def remute(self) -> int:
+        """Apply silences made or ended, windows opening or closing, and inhibitions
+        starting or stopping, to alerts already stored; returns how many changed."""
+        await self.muting.refresh_silences()
+        items = await self.muting.remute_items(self.router)
+        if items:
+            await self._store(items)
+        await self.muting.flush_matched()
+        return len(items)
+
+    async def reload_inhibitions(self) -> None:
+        await self.muting.load()
+
+    async def remind(self) -> int:
+        return await self.muting.remind(self.notifier)
+
+    async def watch_config(self) -> bool:
+        seen = await asyncio.to_thread(config_fingerprint, self.settings.config_dir)
+        if seen == self._config_seen:
+            return False
+        self._config_seen = seen
+        return await self.reload()
+
+    async def reload(self) -> bool:
+        """Load rules/ and runbooks/ again; on any problem keep the running config."""
+        try:
+            config = await asyncio.to_thread(load_config, self.settings.config_dir)
+        except ConfigError as exc:
+            self.config_error = "; ".join(str(p) for p in exc.problems)
+            self.metrics.config_reload_success.set(0)
+            for problem in exc.problems:
+                log.error("config not reloaded: %s", problem)
+            return False
+        self.config = config
+        self.muting.reconfigure(config)
+        self.config_error = None
+        self.metrics.config_reload_success.set(1)
+        log.info(
+            "config reloaded: %d routes, %d runbooks",
+            len(config.router.walk()),
+            len(config.runbooks.by_name),
+        )
+        return True

@@ -1,0 +1,1 @@
+"""The command-line subcommands other than `serve`, one module each."""
