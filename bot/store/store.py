@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -36,6 +36,7 @@ class Store:
         self._reader: Engine | None = None
         self._writer_engine: Engine | None = None
         self._writer: Writer | None = None
+        self._reads: set[asyncio.Future[Any]] = set()
         self.ingest_timeout = 8.0
 
     @property
@@ -60,6 +61,10 @@ class Store:
         if self._writer is not None:
             await self._writer.stop()
             self._writer = None
+        if self._reads:
+            # A read whose caller was cancelled still runs in its thread; disposing the
+            # engine under it would leave its connection open until garbage collection.
+            await asyncio.wait(self._reads)
         for engine in {self._reader, self._writer_engine} - {None}:
             assert engine is not None
             engine.dispose()
@@ -97,10 +102,18 @@ class Store:
             with Session(engine) as session:
                 return fn(session)
 
+        pending: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(run))
+        self._reads.add(pending)
+        pending.add_done_callback(self._read_done)
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.shield(pending)
         except sa.exc.OperationalError as exc:
             raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    def _read_done(self, future: asyncio.Future[Any]) -> None:
+        self._reads.discard(future)
+        if not future.cancelled():
+            future.exception()  # retrieved: a caller that went away leaves no warning
 
     async def ping(self) -> None:
         await self.read(lambda s: s.exec(sa.select(1)).one())  # type: ignore[call-overload]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlmodel import Session
 
 from bot.incidents.grouping import Item, Verdict
 from bot.ingest import Alert, AlertStatus, fingerprint
@@ -19,7 +23,7 @@ from bot.store import Store, queries
 from bot.store.engine import MIGRATIONS, create_engine
 from bot.store.ingest import _allocate
 from bot.store.tables import metadata
-from tests.helpers import Clock
+from tests.helpers import PG_ADMIN_URL, Clock
 
 
 def make_alert(
@@ -233,3 +237,26 @@ async def test_store_down_raises_store_unavailable() -> None:
     store = Store("postgresql://postgres@127.0.0.1:1/nowhere")
     with pytest.raises(StoreUnavailable, match="database unavailable"):
         await store.open()
+
+
+async def test_close_waits_for_a_read_whose_caller_went_away(postgres_url: str) -> None:
+    """Else the read's connection outlives the disposed engine, open until GC."""
+    store = Store(postgres_url)
+    await store.open()
+    started = threading.Event()
+
+    def slow(session: Session) -> int:
+        started.set()
+        time.sleep(0.3)
+        return int(session.exec(sa.select(1)).one()[0])  # type: ignore[call-overload]
+
+    caller = asyncio.ensure_future(store.read(slow))
+    await asyncio.to_thread(started.wait, 5)
+    caller.cancel()
+    await store.close()
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()
+    assert left == (0,)
