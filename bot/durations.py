@@ -21,6 +21,10 @@ _UNITS_MS = {
     "s": 1_000,
     "ms": 1,
 }
+# Far beyond any useful timeout, yet small enough that a policy repeated 100 times still
+# lands on a representable date.
+_MAX_TEXT = "10y"
+_MAX_MS = 10 * _UNITS_MS["y"]
 
 
 def parse_duration(text: str) -> timedelta:
@@ -31,6 +35,8 @@ def parse_duration(text: str) -> timedelta:
     if match is None or not any(match.groupdict().values()):
         raise ValueError(f"invalid duration {text!r}: write it like 30s, 10m, 1h30m or 2d")
     ms = sum(int(v) * _UNITS_MS[k] for k, v in match.groupdict().items() if v)
+    if ms > _MAX_MS:
+        raise ValueError(f"invalid duration {text!r}: at most {_MAX_TEXT}")
     return timedelta(milliseconds=ms)
 
 
@@ -49,7 +55,9 @@ def format_duration(delta: timedelta) -> str:
 def _coerce(value: Any) -> Any:
     if isinstance(value, str):
         return parse_duration(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: write it like 30s, 10m, 1h30m or 2d")
+    if isinstance(value, int | float):
         raise ValueError(f"invalid duration {value!r}: add a unit, like {value}s or {value}m")
     return value
 

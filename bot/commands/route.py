@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.config import Config
 from bot.durations import format_duration
+from bot.escalation.engine import next_window, within
+from bot.escalation.targets import resolver
 from bot.ingest import fingerprint
+from bot.oncall.rotation import DbOverride
 from bot.rules.matchers import matches_all, render
 from bot.rules.mute import Muter, SilenceRule
 from bot.rules.router import RouteDecision, RouteNode
@@ -37,8 +41,10 @@ class Explainer:
     silences: list[SilenceRule]
     firing: list[tuple[str, dict[str, str]]] | None  # None: the store was not reachable
     public_url: str
+    overrides: Mapping[str, Sequence[DbOverride]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.resolve = resolver(self.config.rules, self.overrides)
         self.muter = Muter(self.config.rules, self.silences)
         for fp, labels in self.firing or []:
             self.muter.inhibitor.observe(fp, labels, True)
@@ -106,26 +112,28 @@ class Explainer:
         return out
 
     def _page_path(self, decision: RouteDecision) -> list[dict[str, Any]]:
+        """Each page if nobody acknowledges an incident opened at `at`: when, and who is
+        on call then (a step outside its `during` window waits for it, as the engine does)."""
         policy = self.config.rules.escalation_policies.get(decision.escalation or "")
         if policy is None:
             return []
-        return [
-            {
-                "round": round_,
-                "step": index,
-                "after": format_duration(offset),
-                "notify": step.notify,
-                "who": self._who(*step.target),
-            }
-            for offset, round_, index, step in policy.timeline()
-        ]
-
-    def _who(self, kind: str, name: str) -> list[str] | None:
-        if kind == "user":
-            return [name]
-        if kind == "team":
-            return sorted(self.config.rules.teams[name].members)
-        return None  # a schedule: resolved by the on-call module
+        out = []
+        for offset, round_, index, step in policy.timeline():
+            when = self.at + offset
+            if not within(step.during, when, policy.timezone):
+                assert step.during is not None
+                when = next_window(step.during, when, policy.timezone)
+            out.append(
+                {
+                    "round": round_,
+                    "step": index,
+                    "after": format_duration(offset),
+                    "at": when.isoformat(),
+                    "notify": step.notify,
+                    "who": self.resolve(step, when),
+                }
+            )
+        return out
 
 
 def render_text(result: dict[str, Any]) -> str:
@@ -160,10 +168,11 @@ def render_text(result: dict[str, Any]) -> str:
         else:
             lines.append(f"escalation  {r['escalation']}")
             for step in r["page_path"]:
-                who = ", ".join(step["who"]) if step["who"] is not None else "whoever is on call"
+                who = ", ".join(step["who"]) or "nobody (gap in coverage)"
+                when = datetime.fromisoformat(step["at"]).astimezone(UTC)
                 lines.append(
                     f"  round {step['round']} step {step['step']} after {step['after']:>4}:"
-                    f" {step['notify']} → {who}"
+                    f" {step['notify']} → {who}  (at {when:%Y-%m-%d %H:%M}Z)"
                 )
     return "\n".join(lines)
 

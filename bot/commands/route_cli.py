@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import orjson
 
 from bot.commands.route import Explainer, UsageError, parse_labels, render_text, route_file
 from bot.commands.store_access import database_exists
 from bot.config import load_config
+from bot.escalation.targets import overrides_between
+from bot.oncall.rotation import DbOverride
 from bot.rules import ConfigError
 from bot.rules.mute import SilenceRule
 from bot.settings import Settings
@@ -19,22 +22,35 @@ from bot.silences import SilenceService
 from bot.store import Store, StoreUnavailable, queries
 
 log = logging.getLogger(__name__)
+_HORIZON = timedelta(days=3650)  # past the last page of any policy
 
 
-async def _runtime(
-    settings: Settings,
-) -> tuple[list[SilenceRule], list[tuple[str, dict[str, str]]] | None, str]:
+@dataclass
+class Runtime:
+    """What the store adds to a dry run: run-time silences, firing alerts (for
+    inhibition) and on-call overrides. `firing` is None when the store was not read."""
+
+    silences: list[SilenceRule] = field(default_factory=list)
+    firing: list[tuple[str, dict[str, str]]] | None = None
+    overrides: dict[str, list[DbOverride]] = field(default_factory=dict)
+    note: str = ""
+
+
+async def _runtime(settings: Settings, at: datetime) -> Runtime:
     if not database_exists(settings):
-        return [], None, "no database yet: run-time silences and firing alerts not considered"
+        return Runtime(
+            note="no database yet: run-time silences, overrides and firing alerts not considered"
+        )
     store = Store(settings.database_url)
     try:
         await store.open()
         silences = await SilenceService(store).rules()
         rows = await store.read(queries.firing_alerts)
         firing = [(row.fingerprint, orjson.loads(row.labels)) for row, _r, _k in rows]
-        return silences, firing, ""
+        overrides = await store.read(lambda s: overrides_between(s, at, at + _HORIZON))
+        return Runtime(silences, firing, overrides)
     except StoreUnavailable as exc:
-        return [], None, f"database not reachable ({exc}): run-time silences not considered"
+        return Runtime(note=f"database not reachable ({exc}): run-time silences not considered")
     finally:
         await store.close()
 
@@ -48,8 +64,11 @@ async def run(settings: Settings, args: argparse.Namespace, at: datetime) -> int
         return 1
     if not args.labels and args.file is None:
         raise UsageError("give LABEL=VALUE pairs or --file payloads.json")
-    silences, firing, note = await _runtime(settings)
-    explainer = Explainer(config, at, silences, firing, settings.base_url)
+    runtime = await _runtime(settings, at)
+    note = runtime.note
+    explainer = Explainer(
+        config, at, runtime.silences, runtime.firing, settings.base_url, runtime.overrides
+    )
     if args.file is not None:
         report = route_file(config, explainer, args.file)
         if args.json:

@@ -13,12 +13,16 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from bot.rules.model import RulesConfig
 
 MAPPING_SECTIONS = ("defaults", "teams", "schedules", "escalation_policies")
 LIST_SECTIONS = ("routes", "inhibit_rules", "maintenance_windows", "silences")
+# Keys the model adds that the YAML may leave out: an escalation policy written as a bare
+# list of steps is read as {steps: [...]}.
+IMPLIED_KEYS = frozenset({"steps"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +76,14 @@ class Locator:
         out = []
         for err in exc.errors(include_url=False):
             message = str(err["msg"]).removeprefix("Value error, ")
+            loc = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
                 message = "unknown key"
-            out.append(self.problem((*prefix, *err["loc"]), message))
+            if loc and loc[-1] == "[key]":  # a mapping key, like a team's name
+                loc = loc[:-1]
+                if err["type"] == "string_type":
+                    message = f"name {err['input']!r} must be text, like payments"
+            out.append(self.problem((*prefix, *loc), message))
         return out
 
 
@@ -98,6 +107,8 @@ def _locate(origin: _Origin, rest: tuple[Any, ...]) -> int:
             node = parent[key]
         except (KeyError, IndexError, TypeError):
             break
+        if isinstance(node, CommentedSeq) and part in IMPLIED_KEYS:
+            continue
         if not isinstance(node, CommentedMap | CommentedSeq):
             break
         try:
@@ -116,14 +127,38 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out
 
 
+class _Constructor(RoundTripConstructor):
+    """Keeps an impossible date such as 2026-02-30T10:00:00 as its text, so the field that
+    holds it reports the problem (with its name and line) instead of the whole file."""
+
+    def construct_yaml_timestamp(self, node: Any, values: Any = None) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node, values)
+        except ValueError:
+            return str(node.value)
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
+
+
+def _error_line(exc: MarkedYAMLError, text: str) -> int:
+    """Where the problem is; at the end of the stream (an unclosed `{` or quote) the
+    place that opened it says more than the end of the file."""
+    mark = exc.problem_mark or exc.context_mark
+    at_end = exc.problem_mark is not None and exc.problem_mark.index >= len(text.rstrip())
+    if exc.context_mark is not None and at_end:
+        mark = exc.context_mark
+    return mark.line + 1 if mark else 1
+
+
 def parse_yaml(text: str, rel: str, problems: list[Problem], offset: int = 0) -> Any:
     """Round-trip parse (keeps line numbers); a problem is reported, never raised."""
     yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
     try:
         return yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
+        line = _error_line(exc, text)
         problems.append(Problem(rel, line + offset, "", f"invalid YAML: {exc.problem or exc}"))
     except YAMLError as exc:
         problems.append(Problem(rel, 1 + offset, "", f"invalid YAML: {exc}"))
@@ -199,15 +234,19 @@ def load_rules_located(config_dir: Path) -> tuple[RulesConfig, Locator]:
                         )
                         continue
                     origins[(section, key)] = _Origin(rel, value, key)
+                    if not isinstance(key, str):  # pydantic reports the key 1.5 as "1.5"
+                        origins.setdefault((section, str(key)), _Origin(rel, value, key))
                     target[key] = item
             else:
                 known = ", ".join((*MAPPING_SECTIONS, *LIST_SECTIONS))
                 problems.append(
                     Problem(rel, line, str(section), f"unknown section (expected one of: {known})")
                 )
+    try:
+        config = RulesConfig.model_validate(merged)
+    except ValidationError as exc:
+        # Validated even after a file failed, so one run reports every file's problems.
+        raise ConfigError(problems + locator.from_validation(exc)) from None
     if problems:
         raise ConfigError(problems)
-    try:
-        return RulesConfig.model_validate(merged), locator
-    except ValidationError as exc:
-        raise ConfigError(locator.from_validation(exc)) from None
+    return config, locator

@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import enum
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _MATCHER = re.compile(
     r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)\s*(?P<op>=~|!~|!=|=)\s*"
     r'(?P<value>"(?:[^"\\]|\\.)*"|[^\s"]*)\s*$'
 )
+
+
+def compile_regex(value: str) -> re.Pattern[str]:
+    with warnings.catch_warnings():
+        # "Possible nested set" and the like: valid today, and a warning turned into an
+        # error (python -W error) must not crash a config load.
+        warnings.simplefilter("ignore", FutureWarning)
+        return re.compile(value)
 
 
 class Op(enum.StrEnum):
@@ -33,8 +45,8 @@ class Matcher:
         pattern = None
         if op in (Op.RE, Op.NRE):
             try:
-                pattern = re.compile(value)
-            except re.error as exc:
+                pattern = compile_regex(value)
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"bad regex {value!r} for {name}: {exc}") from None
         return cls(name, op, value, pattern)
 
@@ -74,3 +86,19 @@ def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> boo
 
 def render(matchers: tuple[Matcher, ...]) -> str:
     return "{" + ",".join(str(m) for m in matchers) + "}"
+
+
+def check_matcher_strings(texts: list[str]) -> list[str]:
+    """Parse each; a bad one in a longer list is reported with its index, so the error
+    points at its own line."""
+    for i, text in enumerate(texts):
+        try:
+            Matcher.parse(text)
+        except ValueError as exc:
+            if len(texts) == 1:
+                raise
+            error = PydanticCustomError("value_error", "{message}", {"message": str(exc)})
+            raise ValidationError.from_exception_data(
+                "matchers", [InitErrorDetails(type=error, loc=(i,), input=text)]
+            ) from None
+    return texts

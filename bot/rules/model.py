@@ -21,12 +21,24 @@ from pydantic import (
 )
 
 from bot.durations import Duration
-from bot.rules.matchers import Matcher, Op
+from bot.rules.matchers import Matcher, Op, check_matcher_strings
 
 ALL_LABELS = "..."
 Day = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 DAYS: tuple[Day, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$"
+
+
+def _name(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(NAME_PATTERN, value):
+        raise ValueError(
+            f"invalid name {value!r}: use letters, digits, '_', '.' and '-' "
+            "(up to 63, starting with a letter or digit)"
+        )
+    return value
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN), BeforeValidator(_name)]
 
 
 def _timezone(value: Any) -> Any:
@@ -70,6 +82,18 @@ def _local_datetime(value: Any) -> Any:
             value.tzinfo,
         )
     raise ValueError("expected a date-time like 2026-01-05T09:00")
+
+
+def check_order(start: datetime, end: datetime, what: str, keys: str = "from and to") -> None:
+    """`end` after `start`; both local (in the object's timezone) or both with an offset,
+    since a mix is almost always a slip and cannot be compared as written."""
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        raise ValueError(
+            f"{what}: write {keys} both with a UTC offset or both without "
+            "(then both are in its timezone)"
+        )
+    if end <= start:
+        raise ValueError(f"{what} must end after it starts")
 
 
 TimeZone = Annotated[
@@ -121,9 +145,7 @@ class Matching(Strict):
     @field_validator("matchers")
     @classmethod
     def _matcher_strings(cls, value: list[str]) -> list[str]:
-        for text in value:
-            Matcher.parse(text)
-        return value
+        return check_matcher_strings(value)
 
     def compiled(self) -> tuple[Matcher, ...]:
         out = [Matcher.make(k, Op.EQ, v) for k, v in sorted(self.match.items())]
@@ -182,6 +204,9 @@ class Layer(Strict):
             if not re.fullmatch(pattern, self.handoff):
                 example = '"Mon 09:00"' if self.rotation == "weekly" else '"08:00"'
                 raise ValueError(f"handoff {self.handoff!r}: write it like {example}")
+            hours, minutes = map(int, self.handoff[-5:].split(":"))
+            if hours > 24 or minutes > 59 or (hours == 24 and minutes):
+                raise ValueError(f"handoff {self.handoff!r}: not a time of day (00:00 to 24:00)")
         return self
 
 
@@ -192,8 +217,7 @@ class Override(Strict):
 
     @model_validator(mode="after")
     def _order(self) -> Override:
-        if self.to <= self.from_:
-            raise ValueError("an override must end after it starts")
+        check_order(self.from_, self.to, "an override")
         return self
 
 
@@ -213,13 +237,23 @@ class During(Strict):
     to: Clock = Field(default=time.max)
 
 
+NOTIFY_PATTERN = r"^(schedule|team|user):[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
 class Step(Strict):
     notify: str = Field(
-        pattern=r"^(schedule|team|user):[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        pattern=NOTIFY_PATTERN,
         description="schedule:NAME, team:NAME or user:NAME",
     )
     after: Duration = timedelta(0)
     during: During | None = None
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(NOTIFY_PATTERN, value):
+            raise ValueError(f"notify {value!r}: write schedule:NAME, team:NAME or user:NAME")
+        return value
 
     @property
     def target(self) -> tuple[str, str]:
@@ -336,9 +370,21 @@ class InhibitRule(Strict):
             Matching(match=self.target, match_re=self.target_re, matchers=self.target_matchers),
         )
 
+    @field_validator("source_re", "target_re")
+    @classmethod
+    def _regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for label, pattern in value.items():
+            Matcher.make(label, Op.RE, pattern)
+        return value
+
+    @field_validator("source_matchers", "target_matchers")
+    @classmethod
+    def _matcher_strings(cls, value: list[str]) -> list[str]:
+        return check_matcher_strings(value)
+
     @model_validator(mode="after")
     def _valid(self) -> InhibitRule:
-        source, target = self.sides()  # validates regexes and matcher strings
+        source, target = self.sides()
         if not source.compiled() or not target.compiled():
             raise ValueError("an inhibit rule needs both source and target matchers")
         return self
@@ -365,8 +411,8 @@ class MaintenanceWindow(Matching):
             raise ValueError("a maintenance window needs matchers (it would mute everything)")
         if self.every is None and (self.from_ is None or self.to is None):
             raise ValueError("a maintenance window needs from and to, or every")
-        if self.from_ is not None and self.to is not None and self.to <= self.from_:
-            raise ValueError("a maintenance window must end after it starts")
+        if self.from_ is not None and self.to is not None:
+            check_order(self.from_, self.to, "a maintenance window")
         return self
 
 
@@ -381,6 +427,8 @@ class StaticSilence(Matching):
     def _shape(self) -> StaticSilence:
         if not self.compiled():
             raise ValueError("a silence needs matchers (it would mute everything)")
+        if self.starts is not None:
+            check_order(self.starts, self.ends, "a silence", "starts and ends")
         return self
 
 

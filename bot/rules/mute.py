@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from bot.rules.matchers import Matcher, Op, matches_all
+from bot.rules.matchers import Matcher, Op, compile_regex, matches_all
 from bot.rules.model import DAYS, MaintenanceWindow, RulesConfig
 
 
@@ -159,6 +159,10 @@ class Inhibitor:
         return None
 
 
+# Group references change meaning once patterns are joined (groups renumber).
+_NUMBERED = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
 class SilenceIndex:
     """Silences bucketed by one equality matcher, so 10,000 silences cost a few lookups.
 
@@ -180,15 +184,15 @@ class SilenceIndex:
             if eq:
                 pick = next((m for m in eq if m.name == "alertname"), eq[0])
                 self.by_pair.setdefault((pick.name, pick.value), []).append(silence)
-            elif regex:
+            elif regex and not _NUMBERED.search(regex[0].value):
                 grouped.setdefault(regex[0].name, []).append((regex[0].value, silence))
             else:
                 self.scan.append(silence)
         for name, members in grouped.items():
             joined = "|".join(f"(?:{pattern})" for pattern, _ in members)
             try:
-                self.by_regex[name] = (re.compile(joined), [s for _, s in members])
-            except re.error:  # e.g. inline flags or backreferences that do not combine
+                self.by_regex[name] = (compile_regex(joined), [s for _, s in members])
+            except (re.error, OverflowError, RecursionError):  # e.g. inline flags
                 self.scan.extend(s for _, s in members)
 
     def match(self, labels: dict[str, str], now: datetime) -> SilenceRule | None:

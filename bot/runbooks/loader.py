@@ -39,11 +39,13 @@ class Runbooks:
 
 
 def split_front_matter(text: str) -> tuple[str, str] | None:
+    """Only a `---` at the start of a line fences: an indented one belongs to the YAML
+    (e.g. inside a block scalar)."""
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
+    if not lines or lines[0].rstrip() != "---":
         return None
     for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
+        if lines[i].rstrip() == "---":
             return "".join(lines[1:i]), "".join(lines[i + 1 :])
     return None
 
@@ -56,7 +58,7 @@ def load_runbooks(config_dir: Path, problems: list[Problem]) -> Runbooks:
     for path in sorted(folder.glob("*.md")):
         rel = str(path.relative_to(config_dir))
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # editors on Windows add a BOM
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(rel, 1, "", f"cannot read: {exc}"))
             continue
@@ -73,9 +75,12 @@ def load_runbooks(config_dir: Path, problems: list[Problem]) -> Runbooks:
             )
             continue
         front, body = parts
+        before = len(problems)
         data = parse_yaml(front, rel, problems, offset=1)
-        if data is None:
+        if data is None and len(problems) > before:
             continue
+        if data is None:
+            data = CommentedMap()  # empty front matter: validated, so `title` is asked for
         if not isinstance(data, CommentedMap):
             problems.append(Problem(rel, 2, "", "front matter must be a mapping"))
             continue

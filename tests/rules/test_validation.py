@@ -3,7 +3,7 @@
 Each case writes a few files into a fresh config folder next to a small valid base
 (`rules/00-base.yaml`: team payments with alice and bob, schedule primary, escalation
 policy payments) so that references resolve, and compares the problems reported by
-`load_config`. Known bugs are `xfail(strict=True)` with what is wrong in `reason`.
+`load_config`.
 """
 
 from __future__ import annotations
@@ -1177,20 +1177,12 @@ def test_problem(tmp_path: Path, files: dict[str, str], expected: list[str | Lik
     assert problems(write(tmp_path, files)) == expected
 
 
-def xfail(reason: str, raises: type[BaseException] = AssertionError) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, raises=raises, reason=reason)
-
-
-BUGS = [
+# Found by review: each once crashed or pointed at the wrong place.
+REGRESSIONS = [
     pytest.param(
         R("defaults:\n  resolve_timeout: 1000000000d\n"),
         [Like("rules/t.yaml:2: defaults.resolve_timeout: ", "1000000000d")],
         id="duration-too-large-crashes",
-        marks=xfail(
-            "parse_duration lets timedelta() raise OverflowError: load_config crashes instead "
-            "of reporting a problem",
-            OverflowError,
-        ),
     ),
     pytest.param(
         R(
@@ -1199,10 +1191,6 @@ BUGS = [
         ),
         [Like("rules/t.yaml:2: maintenance_windows[0]")],
         id="maintenance-window-mixed-offsets-crashes",
-        marks=xfail(
-            "MaintenanceWindow._shape compares an aware and a naive datetime: TypeError",
-            TypeError,
-        ),
     ),
     pytest.param(
         R(
@@ -1211,13 +1199,11 @@ BUGS = [
         ),
         [Like("rules/t.yaml:7: schedules.s.overrides[0]")],
         id="override-mixed-offsets-crashes",
-        marks=xfail("Override._order compares an aware and a naive datetime: TypeError", TypeError),
     ),
     pytest.param(
         R("routes:\n  - match: {team: x}\n    flap_window: true\n"),
         [Like("rules/t.yaml:3: routes[0].flap_window: invalid duration")],
         id="duration-true-is-accepted-as-one-second",
-        marks=xfail("durations._coerce lets a bool through and pydantic makes True 1s, False 0s"),
     ),
     pytest.param(
         R(
@@ -1226,31 +1212,21 @@ BUGS = [
         ),
         [f"rules/t.yaml:5: escalation_policies.p.steps[1].after: invalid duration 'soon': {DUR}"],
         id="bare-list-policy-wrong-line",
-        marks=xfail(
-            "a bare list of steps is wrapped as {steps: [...]}, the locator finds no `steps` "
-            "key and reports the policy's own line (2)"
-        ),
     ),
     pytest.param(
         R("escalation_policies:\n  p:\n    - notify: team:payments\n    - notify: team:nobody\n"),
         ["rules/t.yaml:4: escalation_policies.p.steps[1].notify: no team named 'nobody'"],
         id="bare-list-policy-crossref-wrong-line",
-        marks=xfail("same as above for cross-reference problems: reported at line 2"),
     ),
     pytest.param(
         R("inhibit_rules:\n  - source_re: {a: '*'}\n    target: {c: d}\n"),
         [Like("rules/t.yaml:2: inhibit_rules[0].source_re: bad regex '*' for a")],
         id="inhibit-source-re-reported-as-match-re",
-        marks=xfail(
-            "InhibitRule._valid validates through Matching(...), so the field is reported as "
-            "inhibit_rules[0].match_re, a key the user never wrote (source or target?)"
-        ),
     ),
     pytest.param(
         R("inhibit_rules:\n  - source: {a: b}\n    target_matchers: [c]\n"),
         [Like("rules/t.yaml:3: inhibit_rules[0].target_matchers: bad matcher 'c'")],
         id="inhibit-target-matchers-reported-as-matchers",
-        marks=xfail("reported as inhibit_rules[0].matchers at line 2, not target_matchers"),
     ),
     pytest.param(
         R(
@@ -1259,7 +1235,6 @@ BUGS = [
         ),
         [Like("rules/t.yaml:", "'25:00'")],
         id="daily-handoff-25-00-accepted",
-        marks=xfail("Layer._shape only checks \\d{2}:\\d{2}: handoff '25:00' passes"),
     ),
     pytest.param(
         R(
@@ -1268,7 +1243,6 @@ BUGS = [
         ),
         [Like("rules/t.yaml:", "'Mon 99:99'")],
         id="weekly-handoff-99-99-accepted",
-        marks=xfail("Layer._shape only checks the shape: handoff 'Mon 99:99' passes"),
     ),
     pytest.param(
         R(
@@ -1277,7 +1251,6 @@ BUGS = [
         ),
         [Like("rules/t.yaml:2: silences[0]", "end")],
         id="silence-ending-before-it-starts-accepted",
-        marks=xfail("unlike overrides and maintenance windows, a silence may end before it starts"),
     ),
     pytest.param(
         R(
@@ -1286,28 +1259,16 @@ BUGS = [
         ),
         [Like("rules/t.yaml:3: ")],
         id="impossible-date-reported-at-line-1",
-        marks=xfail(
-            "ruamel raises a bare ValueError for the timestamp 2026-02-30T10:00:00; parse_yaml "
-            "reports 'rules/t.yaml:1: invalid YAML: day is out of range for month'"
-        ),
     ),
     pytest.param(
         R("routes:\n  - match: {team: b\n\n\n\n# end\n"),
         [Like("rules/t.yaml:2: invalid YAML")],
         id="unclosed-flow-mapping-reported-past-the-end",
-        marks=xfail(
-            "parse_yaml prefers problem_mark (end of stream: line 7 of a 6-line file) over "
-            "context_mark (line 2, where the `{` is opened)"
-        ),
     ),
     pytest.param(
         R("routes:\n  - matchers:\n      - 'team=\"a\"'\n      - 'env!~\"[x\"'\n"),
         [Like("rules/t.yaml:4: routes[0].matchers[1]: bad regex '[x' for env")],
         id="bad-matcher-in-block-list-points-at-the-list",
-        marks=xfail(
-            "a field_validator on the whole list loses the index: line 2, field "
-            "routes[0].matchers, instead of the item (line 4, matchers[1])"
-        ),
     ),
     pytest.param(
         R("routes:\n  - matchers: ['a=\"1\"', 'b=\"2\"']\n  - matchers: ['b=\"2\"', 'a=\"1\"']\n"),
@@ -1316,64 +1277,41 @@ BUGS = [
             "does not continue"
         ],
         id="never-matched-missed-when-matchers-permuted",
-        marks=xfail("crossref compares render(compiled()), which keeps matcher-string order"),
     ),
     pytest.param(
         {"rules/t.yaml": "teams:\n  1.5: {}\n"},
         [Like("rules/t.yaml:2: teams.1.5")],
         id="float-team-name-reported-in-another-file",
-        marks=xfail(
-            "pydantic turns the key 1.5 into '1.5' in loc, the locator misses it and falls "
-            "back to the first file's `teams:` (rules/00-base.yaml:1)"
-        ),
     ),
     pytest.param(
         {"rules/t.yaml": "teams:\n  ~: {}\n"},
         [Like("rules/t.yaml:2: teams")],
         id="null-team-name-reported-in-another-file",
-        marks=xfail("same for a null key: reported at rules/00-base.yaml:1"),
     ),
     pytest.param(
         R("teams:\n  pay ments: {}\n"),
         [Like("rules/t.yaml:2: teams.pay ments: ")],
         id="bad-team-name-message",
-        marks=xfail(
-            "confusing: 'teams.pay ments.[key]: String should match pattern "
-            "'^[A-Za-z0-9][A-Za-z0-9_.\\-]{0,62}$'' (pydantic's [key] and a raw regex)"
-        ),
     ),
     pytest.param(
         R("escalation_policies:\n  p:\n    steps:\n      - {notify: payments}\n"),
         [Like("rules/t.yaml:4: escalation_policies.p.steps[0].notify: ", "team:NAME")],
         id="step-notify-without-kind-message",
-        marks=xfail(
-            "confusing: 'String should match pattern ^(schedule|team|user):...' where approvers "
-            "say 'write team:NAME, user:NAME or oncall:SCHEDULE'"
-        ),
     ),
     pytest.param(
         RB("---\n---\nbody\n"),
         [Like("runbooks/rb.md:")],
         id="runbook-empty-front-matter-silently-ignored",
-        marks=xfail(
-            "parse_yaml returns None for an empty document and load_runbooks skips the file "
-            "without a problem: the runbook silently does not exist"
-        ),
     ),
     pytest.param(
         RB("---\n# title: T\n---\nbody\n"),
         [Like("runbooks/rb.md:")],
         id="runbook-comment-only-front-matter-silently-ignored",
-        marks=xfail("same as above, for front matter holding only a comment"),
     ),
     pytest.param(
         RB("\ufeff---\ntitle: T\nfoo: 1\n---\n"),
         ["runbooks/rb.md:3: rb.foo: unknown key"],
         id="runbook-with-byte-order-mark-has-no-front-matter",
-        marks=xfail(
-            "read_text(encoding='utf-8') keeps the BOM, so line 1 is not '---': 'no front "
-            "matter' (rules/*.yaml with a BOM load fine)"
-        ),
     ),
     pytest.param(
         RB(
@@ -1382,16 +1320,12 @@ BUGS = [
         ),
         [],
         id="runbook-indented-dashes-end-front-matter",
-        marks=xfail(
-            "split_front_matter strips lines, so an indented '---' inside a block scalar "
-            "ends the front matter: 'an action needs exactly one of run or http'"
-        ),
     ),
 ]
 
 
-@pytest.mark.parametrize(("files", "expected"), BUGS)
-def test_known_bug(tmp_path: Path, files: dict[str, str], expected: list[str | Like]) -> None:
+@pytest.mark.parametrize(("files", "expected"), REGRESSIONS)
+def test_regression(tmp_path: Path, files: dict[str, str], expected: list[str | Like]) -> None:
     assert problems(write(tmp_path, files)) == expected
 
 
@@ -1456,11 +1390,6 @@ def test_cross_reference_problems_in_several_files_are_all_reported(tmp_path: Pa
         pytest.param({"rules/a.yaml": "teams:\n  payments: {}\n"}, id="defined-twice"),
         pytest.param({"rules/a.yaml": "- a\n"}, id="top-level-list"),
     ],
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_rules_located raises after its file loop when any file has a structural "
-    "problem, so schema problems in every other file are not reported in the same run",
 )
 def test_structural_problem_does_not_hide_other_files(
     tmp_path: Path, files: dict[str, str]
@@ -1560,13 +1489,6 @@ def test_problem_without_field_has_no_empty_field_separator(tmp_path: Path) -> N
     assert str(caught.value) == str(problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FutureWarning,
-    reason="re.compile's FutureWarning ('Possible nested set') escapes Matcher.make: with "
-    "warnings as errors (python -W error, or this repo's pytest settings) load_config raises "
-    "FutureWarning instead of ConfigError or loading",
-)
 def test_regex_that_warns_is_not_a_crash(tmp_path: Path) -> None:
     write(tmp_path, R("routes:\n  - match_re: {env: '[[a]'}\n"))
     with warnings.catch_warnings():
