@@ -10,8 +10,8 @@ has a single writer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from bot.store.sql import Sql, enqueue_updates
 from bot.store.tables import escalations, incidents, outbox, timeline
 
 Resolver = Callable[[Step, datetime], list[str]]
-_BATCH = 500
+BATCH = 500  # escalations per transaction: a storm is paged in several short commits
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,9 @@ def next_window(during: During, after: datetime, tz: str) -> datetime:
 
 
 def _due(conn: Connection, now: datetime) -> list[Any]:
+    # Through a function, state cannot drive SQLite's plan: every open incident matches
+    # it, and the due-time index is what finds the few due rows among thousands.
+    state = sa.func.coalesce(incidents.c.state, "")
     firing_muted = sa.and_(
         incidents.c.firing_count > 0, incidents.c.muted_count == incidents.c.firing_count
     )
@@ -71,17 +74,49 @@ def _due(conn: Connection, now: datetime) -> list[Any]:
         .where(escalations.c.due_at.is_not(None), escalations.c.due_at <= now)
         .where(
             sa.or_(
-                incidents.c.state == "triggered",
-                sa.and_(incidents.c.state == "acknowledged", escalations.c.reason == "ack expired"),
+                state == "triggered",
+                sa.and_(state == "acknowledged", escalations.c.reason == "ack expired"),
             )
         )
         .where(sa.not_(firing_muted))  # muted: wait; pages go out when the mute ends
         .order_by(escalations.c.due_at)
-        .limit(_BATCH)
+        .limit(BATCH)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=escalations, skip_locked=True)
     return list(conn.execute(query))
+
+
+@dataclass(frozen=True, slots=True)
+class TickResult:
+    pages: list[Page]
+    more: bool  # a full batch was claimed: more may be due now
+    next_due: datetime | None  # the earliest due time left, to sleep until
+
+
+def next_due(conn: Connection, now: datetime) -> datetime | None:
+    """The next due time after now (rows already due but waiting, e.g. muted, are
+    looked at by every regular tick)."""
+    query = sa.select(sa.func.min(escalations.c.due_at)).where(escalations.c.due_at > now)
+    value = conn.execute(query).scalar()
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite hands an aggregate back untyped
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def tick_batch(
+    conn: Connection,
+    policies: dict[str, EscalationPolicy],
+    resolve: Resolver,
+    contacts: dict[str, str | None],
+    now: datetime,
+) -> TickResult:
+    rows = _due(conn, now)
+    pages = _page_rows(conn, rows, policies, resolve, contacts, now)
+    return TickResult(pages, len(rows) == BATCH, next_due(conn, now))
 
 
 def tick(
@@ -91,49 +126,103 @@ def tick(
     contacts: dict[str, str | None],
     now: datetime,
 ) -> list[Page]:
+    """One batch (see `tick_batch`)."""
+    return _page_rows(conn, _due(conn, now), policies, resolve, contacts, now)
+
+
+@dataclass(slots=True)
+class _Writes:
+    """What one batch writes, sent as a few executemany statements: per-row statements
+    cost more in SQLAlchemy than the database work itself."""
+
+    now: datetime
+    events: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    retriggered: list[int] = field(default_factory=list)
+
+    def event(self, incident_id: int, kind: str, text: str, data: dict[str, Any]) -> None:
+        self.events.append(
+            {
+                "incident_id": incident_id,
+                "at": self.now,
+                "kind": kind,
+                "actor": "escalation",
+                "text": text,
+                "data": orjson.dumps(data).decode(),
+            }
+        )
+
+    def flush(self, conn: Connection) -> None:
+        if self.retriggered:
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.id.in_(self.retriggered))
+                .values(state="triggered", acknowledged_at=None, updated_at=self.now)
+            )
+        if self.events:
+            conn.execute(timeline.insert(), self.events)
+        if self.pages:
+            conn.execute(outbox.insert(), self.pages)
+        if self.moves:
+            conn.execute(
+                escalations.update()
+                .where(escalations.c.incident_id == sa.bindparam("b_id"))
+                .values(
+                    next_index=sa.bindparam("b_next"),
+                    due_at=sa.bindparam("b_due"),
+                    reason=sa.bindparam("b_reason"),
+                ),
+                self.moves,
+            )
+
+
+def _page_rows(
+    conn: Connection,
+    rows: list[Any],
+    policies: dict[str, EscalationPolicy],
+    resolve: Resolver,
+    contacts: dict[str, str | None],
+    now: datetime,
+) -> list[Page]:
+    writes = _Writes(now)
     pages: list[Page] = []
-    touched: set[int] = set()
-    for row in _due(conn, now):
-        touched.add(row.incident_id)
+    for row in rows:
         policy = policies.get(row.policy)
         if policy is None:
-            _event(
-                conn,
+            writes.event(
                 row.incident_id,
-                now,
                 "escalation_stopped",
                 f"Escalation stopped: policy {row.policy!r} no longer exists",
                 {},
             )
-            conn.execute(
-                escalations.update()
-                .where(escalations.c.incident_id == row.incident_id)
-                .values(due_at=None)
+            writes.moves.append(
+                {
+                    "b_id": row.incident_id,
+                    "b_next": row.next_index,
+                    "b_due": None,
+                    "b_reason": row.reason,
+                }
             )
             continue
         if row.state == "acknowledged":
-            conn.execute(
-                incidents.update()
-                .where(incidents.c.id == row.incident_id)
-                .values(state="triggered", acknowledged_at=None, updated_at=now)
-            )
-            _event(
-                conn,
+            writes.retriggered.append(row.incident_id)
+            writes.event(
                 row.incident_id,
-                now,
                 "ack_expired",
                 "Acknowledgement expired while still firing: escalating again",
                 {},
             )
-        pages.extend(_advance(conn, row, policy, resolve, contacts, now))
-    if touched:
+        pages.extend(_advance(writes, row, policy, resolve, contacts, now))
+    writes.flush(conn)
+    if rows:
         sql = Sql(conn)
-        enqueue_updates(sql, sorted(touched), sql.ts(now))
+        enqueue_updates(sql, sorted({row.incident_id for row in rows}), sql.ts(now))
     return pages
 
 
 def _advance(
-    conn: Connection,
+    writes: _Writes,
     row: Any,
     policy: EscalationPolicy,
     resolve: Resolver,
@@ -152,10 +241,8 @@ def _advance(
         if not within(step.during, now, policy.timezone):
             assert step.during is not None
             due_at = next_window(step.during, now, policy.timezone)
-            _event(
-                conn,
+            writes.event(
                 row.incident_id,
-                now,
                 "escalation_waiting",
                 f"Step {number} ({step.notify}) waits for its window",
                 {"until": str(due_at)},
@@ -166,63 +253,40 @@ def _advance(
             f" ({row.reason})" if row.reason not in ("opened",) and index == row.next_index else ""
         )
         if users:
-            _event(
-                conn,
+            writes.event(
                 row.incident_id,
-                now,
                 "paged",
                 f"Paged {', '.join(users)} ({why})",
                 {"users": users, "round": round_, "step": number, "notify": step.notify},
             )
-            conn.execute(
-                outbox.insert(),
-                [
-                    {
-                        "incident_id": row.incident_id,
-                        "kind": "page",
-                        "created_at": now,
-                        "due_at": now,
-                        "attempts": 0,
-                        "payload": orjson.dumps(
-                            {"user": u, "contact": contacts.get(u), "why": why}
-                        ).decode(),
-                    }
-                    for u in users
-                ],
+            writes.pages.extend(
+                {
+                    "incident_id": row.incident_id,
+                    "kind": "page",
+                    "created_at": now,
+                    "due_at": now,
+                    "attempts": 0,
+                    "payload": orjson.dumps(
+                        {"user": u, "contact": contacts.get(u), "why": why}
+                    ).decode(),
+                }
+                for u in users
             )
             pages.extend(Page(row.incident_id, u, round_, number, step.notify) for u in users)
         else:
-            _event(
-                conn,
+            writes.event(
                 row.incident_id,
-                now,
                 "page_gap",
                 f"Nobody to page for {step.notify} (gap in coverage) ({why})",
                 {"notify": step.notify},
             )
         index += 1
-    conn.execute(
-        escalations.update()
-        .where(escalations.c.incident_id == row.incident_id)
-        .values(
-            next_index=index,
-            due_at=due_at,
-            reason="opened" if row.reason == "ack expired" else row.reason,
-        )
+    writes.moves.append(
+        {
+            "b_id": row.incident_id,
+            "b_next": index,
+            "b_due": due_at,
+            "b_reason": "opened" if row.reason == "ack expired" else row.reason,
+        }
     )
     return pages
-
-
-def _event(
-    conn: Connection, incident_id: int, now: datetime, kind: str, text: str, data: dict[str, Any]
-) -> None:
-    conn.execute(
-        timeline.insert().values(
-            incident_id=incident_id,
-            at=now,
-            kind=kind,
-            actor="escalation",
-            text=text,
-            data=orjson.dumps(data).decode(),
-        )
-    )

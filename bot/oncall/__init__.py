@@ -1,7 +1,8 @@
 """On-call: who covers an instant, and the overrides people add.
 
 `rotation` (with `layers` and `localtime`) is pure time arithmetic, exhaustively tested
-across DST changes; `fairness` sums the load per person; `writeback` stores overrides.
+across DST changes; `fairness` and `report` sum the load per person; `status`, `ical`,
+`handoff` and `lint` present it; `writeback` stores overrides.
 """
 
 from bot.oncall.fairness import Fairness, hours_report
