@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -39,6 +39,11 @@ class IncidentView:
     @property
     def resolved_count(self) -> int:
         return self.alert_count - self.firing_count
+
+    @property
+    def marker(self) -> str:
+        """Names this incident across databases: ids restart when a database is replaced."""
+        return f"{self.id}:{int(self.created_at.timestamp())}"
 
     @classmethod
     def from_row(cls, row: Any) -> IncidentView:
@@ -88,3 +93,79 @@ class Notifier(Protocol):
     async def notify_user(self, user: str, text: str) -> None:
         """A direct message to one person (reminders, handoffs)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    fingerprint: str
+    status: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
+    starts_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookView:
+    name: str
+    title: str
+    url: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    name: str
+    slack: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Details:
+    """What a rich sink shows beyond the incident row, loaded when it is delivered.
+
+    `attempt` > 1 says an earlier try may have reached chat before failing (a lost
+    answer, a crash), so a sink that posts must first look for what it posted then.
+    """
+
+    attempt: int = 1
+    alerts: tuple[AlertView, ...] = ()
+    paged: tuple[PersonView, ...] = ()
+    runbook: RunbookView | None = None
+    entry_id: int = 0
+
+
+@runtime_checkable
+class OutboxSink(Protocol):
+    """A Notifier that wants the details and the delivery attempt (Slack does).
+
+    Raising `DeliveryError` tells the outbox when to retry and what was already posted.
+    """
+
+    async def deliver_update(
+        self,
+        incident: IncidentView,
+        events: list[EventView],
+        message_ref: str | None,
+        details: Details,
+    ) -> str | None: ...
+
+    async def deliver_page(
+        self,
+        incident: IncidentView,
+        person: PersonView,
+        why: str,
+        message_ref: str | None,
+        details: Details,
+    ) -> None: ...
+
+
+class DeliveryError(Exception):
+    """A delivery to retry. `retry_after`: chat said when (a 429), else the outbox backs
+    off. `message_ref`: the message was posted before the failure; keep it, post no other."""
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, message_ref: str | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.message_ref = message_ref

@@ -1,28 +1,49 @@
-"""Drains the outbox into the Notifier: at least once per change, in order per incident."""
+"""Drains the outbox into the Notifier: at least once per change, in order per incident,
+channels in parallel. Exactly once is the sink's part (see bot/chat/slack.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from functools import partial
 
+from bot.config import Config
 from bot.metrics import Metrics
-from bot.notify.base import Notifier
+from bot.notify.base import DeliveryError, Details, Notifier, OutboxSink, PersonView
+from bot.notify.details import describe
 from bot.store import Store, StoreUnavailable
 from bot.store import outbox as ob
+from bot.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 _POLL_SECONDS = 1.0
+# At ~1 message/s per channel and two messages per delivery (update + thread reply),
+# 8 claimed entries per channel finish well inside the 60 s lease.
+PER_CHANNEL = 8
 
 
 class Dispatcher:
-    def __init__(self, store: Store, notifier: Notifier, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        metrics: Metrics,
+        *,
+        config: Callable[[], Config] | None = None,
+        public_url: str = "",
+        per_channel: int = PER_CHANNEL,
+    ) -> None:
         self._store = store
         self._notifier = notifier
         self._metrics = metrics
-        self._wake = asyncio.Event()
+        self._config = config
+        self._public_url = public_url
+        self._per_channel = per_channel
+        self._wake = Wakeup()
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[int] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pagerbot-outbox")
@@ -36,12 +57,14 @@ class Dispatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._in_flight and self._store.is_open:
+            ids, self._in_flight = sorted(self._in_flight), set()
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.write(partial(ob.release, entry_ids=ids, now=self._store.clock()))
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _POLL_SECONDS)
-            self._wake.clear()
+            await self._wake.wait(_POLL_SECONDS)
             try:
                 while await self.deliver_due():
                     pass
@@ -50,62 +73,104 @@ class Dispatcher:
             except Exception:
                 log.exception("outbox delivery failed")
 
-    async def _page(self, delivery: ob.Delivery) -> None:
-        payload = delivery.payload or {}
-        try:
-            await self._notifier.page(
-                delivery.incident,
-                str(payload["user"]),
-                payload.get("contact"),
-                str(payload.get("why", "")),
-            )
-        except Exception as exc:
-            log.warning(
-                "page of %s for %s failed: %s", payload.get("user"), delivery.incident.number, exc
-            )
-            self._metrics.outbox_delivered.labels("retry").inc()
-            await self._store.write(
-                partial(
-                    ob.fail,
-                    delivery=delivery,
-                    error=f"{type(exc).__name__}: {exc}",
-                    now=self._store.clock(),
-                )
-            )
-            return
-        self._metrics.outbox_delivered.labels("page").inc()
-        await self._store.write(
-            partial(ob.complete, delivery=delivery, message_ref=None, now=self._store.clock())
-        )
-
     async def deliver_due(self) -> int:
         """Deliver what is due now; returns how many entries were claimed."""
         if not self._store.is_open:
             return 0
         now = self._store.clock()
-        deliveries = await self._store.write(partial(ob.claim, now=now))
+        deliveries = await self._store.write(
+            partial(ob.claim, now=now, per_channel=self._per_channel)
+        )
+        by_channel: dict[str | None, list[ob.Delivery]] = {}
         for delivery in deliveries:
+            by_channel.setdefault(delivery.incident.channel, []).append(delivery)
+        self._in_flight.update(d.entry_id for d in deliveries)
+        await asyncio.gather(*(self._deliver_in_order(group) for group in by_channel.values()))
+        return len(deliveries)
+
+    async def _deliver_in_order(self, deliveries: list[ob.Delivery]) -> None:
+        for delivery in deliveries:
+            await self._deliver(delivery)
+            # Not on cancellation: `stop` releases what was still in flight.
+            self._in_flight.discard(delivery.entry_id)
+
+    async def _deliver(self, delivery: ob.Delivery) -> None:
+        if delivery.kind == "update" and delivery.incident.muted and delivery.message_ref is None:
+            # Never posted and muted: stay quiet. The cursor stays, so if it is
+            # unmuted later its whole story is told, including what muted it.
+            self._metrics.outbox_delivered.labels("muted").inc()
+            await self._store.write(partial(ob.skip, delivery=delivery, now=self._store.clock()))
+            return
+        ref: str | None = None
+        try:
             if delivery.kind == "page":
                 await self._page(delivery)
-                continue
-            if delivery.incident.muted and delivery.message_ref is None:
-                # Never posted and muted: stay quiet. The cursor stays, so if it is
-                # unmuted later its whole story is told, including what muted it.
-                self._metrics.outbox_delivered.labels("muted").inc()
-                await self._store.write(partial(ob.skip, delivery=delivery, now=now))
-                continue
-            try:
-                ref = await self._notifier.incident_changed(
-                    delivery.incident, delivery.events, delivery.message_ref
-                )
-            except Exception as exc:
-                log.warning("delivery of %s failed: %s", delivery.incident.number, exc)
-                self._metrics.outbox_delivered.labels("retry").inc()
-                error = f"{type(exc).__name__}: {exc}"
-                await self._store.write(partial(ob.fail, delivery=delivery, error=error, now=now))
-                continue
-            self._metrics.outbox_delivered.labels("ok").inc()
-            await self._store.write(
-                partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock())
+            else:
+                ref = await self._update(delivery)
+        except Exception as exc:
+            await self._failed(delivery, exc)
+            return
+        self._metrics.outbox_delivered.labels("page" if delivery.kind == "page" else "ok").inc()
+        await self._store.write(
+            partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock())
+        )
+
+    async def _update(self, delivery: ob.Delivery) -> str | None:
+        if isinstance(self._notifier, OutboxSink):
+            details = await self._details(delivery)
+            return await self._notifier.deliver_update(
+                delivery.incident, delivery.events, delivery.message_ref, details
             )
-        return len(deliveries)
+        return await self._notifier.incident_changed(
+            delivery.incident, delivery.events, delivery.message_ref
+        )
+
+    async def _page(self, delivery: ob.Delivery) -> None:
+        payload = delivery.payload or {}
+        user, contact = str(payload["user"]), payload.get("contact")
+        why = str(payload.get("why", ""))
+        if isinstance(self._notifier, OutboxSink):
+            details = await self._details(delivery)
+            person = PersonView(user, str(contact) if contact else None)
+            await self._notifier.deliver_page(
+                delivery.incident, person, why, delivery.message_ref, details
+            )
+        else:
+            await self._notifier.page(delivery.incident, user, contact, why)
+
+    async def _details(self, delivery: ob.Delivery) -> Details:
+        if self._config is None:
+            return Details(attempt=delivery.attempts, entry_id=delivery.entry_id)
+        incident_id = delivery.incident.id
+        extras = await self._store.read(lambda s: ob.extras(s.connection(), incident_id))
+        return describe(
+            self._config(),
+            self._public_url,
+            delivery.incident,
+            extras,
+            attempt=delivery.attempts,
+            entry_id=delivery.entry_id,
+        )
+
+    async def _failed(self, delivery: ob.Delivery, exc: Exception) -> None:
+        what = f"page of {(delivery.payload or {}).get('user')}" if delivery.kind == "page" else ""
+        log.warning(
+            "delivery of %s %s failed (attempt %d): %s",
+            delivery.incident.number,
+            what,
+            delivery.attempts,
+            exc,
+        )
+        self._metrics.outbox_delivered.labels("retry").inc()
+        retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+        ref = exc.message_ref if isinstance(exc, DeliveryError) else None
+        await self._store.write(
+            partial(
+                ob.fail,
+                delivery=delivery,
+                error=f"{type(exc).__name__}: {exc}",
+                now=self._store.clock(),
+                retry_after=retry_after,
+                message_ref=ref,
+            )
+        )

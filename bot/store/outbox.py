@@ -11,8 +11,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from bot.notify.base import EventView, IncidentView
-from bot.store.tables import incidents, notify_cursors, outbox, timeline
+from bot.notify.base import AlertView, EventView, IncidentView
+from bot.store.tables import alerts, incidents, notify_cursors, outbox, timeline
 
 LEASE = timedelta(seconds=60)
 _EVENTS_PER_DELIVERY = 200
@@ -30,16 +30,40 @@ class Delivery:
     payload: dict[str, Any] | None = None
 
 
-def claim(conn: Connection, now: datetime, limit: int = 50) -> list[Delivery]:
+def claim(
+    conn: Connection, now: datetime, limit: int = 50, per_channel: int | None = None
+) -> list[Delivery]:
+    """Due entries, each the oldest pending one of its incident (chat sees an incident's
+    changes in order), at most `per_channel` per channel (pacing at ~1 message/s must
+    not keep a claimed entry past its lease)."""
+    earlier = outbox.alias("earlier")
+    blocked = (
+        sa.select(earlier.c.id)
+        .where(
+            earlier.c.incident_id == outbox.c.incident_id,
+            earlier.c.done_at.is_(None),
+            earlier.c.id < outbox.c.id,
+        )
+        .exists()
+    )
     due = (
-        sa.select(outbox.c.id)
-        .where(outbox.c.done_at.is_(None), outbox.c.due_at <= now)
+        sa.select(outbox.c.id, incidents.c.channel)
+        .join(incidents, incidents.c.id == outbox.c.incident_id)
+        .where(outbox.c.done_at.is_(None), outbox.c.due_at <= now, ~blocked)
         .order_by(outbox.c.due_at, outbox.c.id)
-        .limit(limit)
+        .limit(limit if per_channel is None else limit * 4)
     )
     if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(conn.execute(due).scalars())
+        due = due.with_for_update(skip_locked=True, of=outbox)
+    taken: dict[str | None, int] = {}
+    ids: list[int] = []
+    for entry_id, channel in conn.execute(due):
+        if per_channel is not None and taken.get(channel, 0) >= per_channel:
+            continue
+        taken[channel] = taken.get(channel, 0) + 1
+        ids.append(entry_id)
+        if len(ids) == limit:
+            break
     if not ids:
         return []
     conn.execute(
@@ -106,19 +130,15 @@ def complete(conn: Connection, delivery: Delivery, message_ref: str | None, now:
     if delivery.kind != "update":
         return
     last = delivery.events[-1].id if delivery.events else delivery.last_event_id
-    updated = conn.execute(
-        notify_cursors.update()
-        .where(notify_cursors.c.incident_id == delivery.incident.id)
-        .values(last_event_id=last, message_ref=message_ref)
-    )
-    if updated.rowcount == 0:
-        conn.execute(
-            notify_cursors.insert().values(
-                incident_id=delivery.incident.id, last_event_id=last, message_ref=message_ref
-            )
-        )
-    if len(delivery.events) == _EVENTS_PER_DELIVERY:
-        # More events than one delivery carries: queue the rest right away.
+    _keep_ref(conn, delivery.incident.id, last, message_ref)
+    # Changes made while this entry was in flight found it pending and queued nothing;
+    # more events than one delivery carries wait too. Either way: queue the rest now.
+    newer = conn.execute(
+        sa.select(timeline.c.id)
+        .where(timeline.c.incident_id == delivery.incident.id, timeline.c.id > last)
+        .limit(1)
+    ).first()
+    if newer is not None and not _pending_update(conn, delivery.incident.id):
         conn.execute(
             outbox.insert().values(
                 incident_id=delivery.incident.id,
@@ -130,14 +150,114 @@ def complete(conn: Connection, delivery: Delivery, message_ref: str | None, now:
         )
 
 
-def fail(conn: Connection, delivery: Delivery, error: str, now: datetime) -> None:
-    backoff = min(timedelta(seconds=2 ** min(delivery.attempts, 8)), timedelta(minutes=5))
+def _pending_update(conn: Connection, incident_id: int) -> bool:
+    found = conn.execute(
+        sa.select(outbox.c.id)
+        .where(
+            outbox.c.incident_id == incident_id,
+            outbox.c.kind == "update",
+            outbox.c.done_at.is_(None),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def fail(
+    conn: Connection,
+    delivery: Delivery,
+    error: str,
+    now: datetime,
+    *,
+    retry_after: float | None = None,
+    message_ref: str | None = None,
+) -> None:
+    """Try again later: after `retry_after` seconds when chat named a time (a 429), else
+    with exponential backoff. A `message_ref` posted before the failure is kept, so the
+    retry updates that message instead of posting another."""
+    if retry_after is not None:
+        wait = timedelta(seconds=retry_after)
+    else:
+        wait = min(timedelta(seconds=2 ** min(delivery.attempts, 8)), timedelta(minutes=5))
     conn.execute(
         outbox.update()
         .where(outbox.c.id == delivery.entry_id)
-        .values(due_at=now + backoff, last_error=error[:500])
+        .values(due_at=now + wait, last_error=error[:500])
     )
+    if message_ref is not None and delivery.kind == "update":
+        _keep_ref(conn, delivery.incident.id, delivery.last_event_id, message_ref)
+
+
+def _keep_ref(conn: Connection, incident_id: int, last_event_id: int, ref: str | None) -> None:
+    updated = conn.execute(
+        notify_cursors.update()
+        .where(notify_cursors.c.incident_id == incident_id)
+        .values(last_event_id=last_event_id, message_ref=ref)
+    )
+    if updated.rowcount == 0:
+        conn.execute(
+            notify_cursors.insert().values(
+                incident_id=incident_id, last_event_id=last_event_id, message_ref=ref
+            )
+        )
+
+
+def release(conn: Connection, entry_ids: list[int], now: datetime) -> None:
+    """Entries claimed by a bot that is stopping: due again now, not when the lease ends.
+    Their attempt stays counted, so the next try looks for what this one may have posted."""
+    if entry_ids:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(entry_ids), outbox.c.done_at.is_(None))
+            .values(due_at=now)
+        )
 
 
 def skip(conn: Connection, delivery: Delivery, now: datetime) -> None:
     conn.execute(outbox.update().where(outbox.c.id == delivery.entry_id).values(done_at=now))
+
+
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """Rows a rich chat message shows beyond the incident: a sample of its alerts
+    (firing first) and who its latest pages went to."""
+
+    route_id: str
+    alerts: list[AlertView]
+    paged: list[str]
+
+
+def extras(conn: Connection, incident_id: int, alerts_limit: int = 25) -> Extras | None:
+    route_id = conn.execute(
+        sa.select(incidents.c.route_id).where(incidents.c.id == incident_id)
+    ).scalar()
+    if route_id is None:
+        return None
+    rows = conn.execute(
+        sa.select(alerts)
+        .where(alerts.c.incident_id == incident_id)
+        .order_by(sa.case((alerts.c.status == "firing", 0), else_=1), alerts.c.starts_at)
+        .limit(alerts_limit)
+    ).all()
+    sample = [
+        AlertView(
+            r.fingerprint,
+            r.status,
+            orjson.loads(r.labels),
+            orjson.loads(r.annotations),
+            r.generator_url,
+            r.starts_at,
+        )
+        for r in rows
+    ]
+    paged: list[str] = []
+    for (data,) in conn.execute(
+        sa.select(timeline.c.data)
+        .where(timeline.c.incident_id == incident_id, timeline.c.kind == "paged")
+        .order_by(timeline.c.id.desc())
+        .limit(5)
+    ):
+        for user in orjson.loads(data or "{}").get("users", []):
+            if user not in paged:
+                paged.append(str(user))
+    return Extras(str(route_id), sample, paged)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
+
+_ID = re.compile(r"^[CDG][A-Z0-9]{2,}$")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Failure:
     delay: float = 0.0
     error: str | None = None  # an `ok: false` answer with this error
     apply: bool = False  # the call takes effect before failing (the answer is lost)
+    after: int = 0  # calls to let through first
 
 
 @dataclass
@@ -83,6 +87,7 @@ class SlackStandin:
         self.base_url = ""
         self.users: dict[str, dict[str, Any]] = {}
         self.socket_connected = asyncio.Event()
+        self._channel_ids: dict[str, str] = {}
 
     # ------------------------------------------------------------------ test controls
 
@@ -100,32 +105,35 @@ class SlackStandin:
         delay: float = 0.0,
         error: str | None = None,
         apply: bool = False,
+        after: int = 0,
     ) -> None:
         """The next `times` calls of `method` fail: `status=429, retry_after=2`;
         `status=500`; `delay=5` (answers late: a client timeout); `error="..."` (ok:false).
-        `apply=True` makes the call take effect first, so only the answer is lost."""
+        `apply=True` makes the call take effect first, so only the answer is lost.
+        `after=N` lets the next N calls through first. Failures queue in order."""
         self._failures.setdefault(method, []).append(
-            Failure(times, status, retry_after, delay, error, apply)
+            Failure(times, status, retry_after, delay, error, apply, after)
         )
 
     def calls_to(self, method: str, *, ok_only: bool = False) -> list[Call]:
-        return [
-            c for c in self.calls if c.method == method and (not ok_only or c.outcome == "ok")
-        ]
+        return [c for c in self.calls if c.method == method and (not ok_only or c.outcome == "ok")]
 
     def channel_messages(self, channel: str, *, top_level: bool = True) -> list[Message]:
-        """Messages of a channel in posting order (top-level only by default)."""
+        """Messages of a channel (name or id) in posting order (top-level only by default)."""
+        channel = self.channel_id(channel)
         found = [m for m in self.messages.values() if m.channel == channel]
         if top_level:
             found = [m for m in found if m.thread_ts is None]
         return sorted(found, key=lambda m: float(m.ts))
 
     def thread(self, channel: str, ts: str) -> list[Message]:
+        channel = self.channel_id(channel)
         found = [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
         return sorted(found, key=lambda m: float(m.ts))
 
     def dm_channel(self, user: str) -> str:
-        return f"D{user}"
+        """The DM channel conversations.open gives for `user`."""
+        return f"D{user.upper()}"
 
     async def socket_send(self, envelope: dict[str, Any]) -> None:
         """Push a Socket Mode envelope to every connected client."""
@@ -177,6 +185,9 @@ class SlackStandin:
         if not pending:
             return None
         failure = pending[0]
+        if failure.after > 0:
+            failure.after -= 1
+            return None
         failure.times -= 1
         if failure.times <= 0:
             pending.pop(0)
@@ -222,7 +233,8 @@ class SlackStandin:
 
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads[request.match_info["file_id"]] = await request.read()
-        self.calls.append(Call("upload", {"file_id": request.match_info["file_id"]}, 0, None))
+        file_id = request.match_info["file_id"]
+        self.calls.append(Call("upload", {"file_id": file_id}, time.monotonic(), None))
         return web.Response(text="OK - uploaded")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -245,8 +257,18 @@ class SlackStandin:
     def _new_ts(self) -> str:
         return f"{1_700_000_000 + next(self._ts)}.000100"
 
-    def _channel_id(self, channel: str) -> str:
-        return channel.lstrip("#") if channel.startswith("#") else channel
+    def channel_id(self, name: str) -> str:
+        """The id Slack gives a channel named `name` ("#payments" or "payments"); ids
+        (C…/D…/G…) are kept. Like Slack, chat.update and conversations.history want ids."""
+        if _ID.match(name):
+            return name
+        key = name.lstrip("#")
+        if key not in self._channel_ids:
+            self._channel_ids[key] = f"C{len(self._channel_ids) + 1:06d}"
+        return self._channel_ids[key]
+
+    def _known_id(self, channel: str) -> str | None:
+        return channel if _ID.match(channel) else None
 
     def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -264,7 +286,7 @@ class SlackStandin:
             return {"ok": False, "error": "channel_not_found"}
         if not params.get("text") and not params.get("blocks"):
             return {"ok": False, "error": "no_text"}
-        channel = self._channel_id(str(params["channel"]))
+        channel = self.channel_id(str(params["channel"]))
         ts = self._new_ts()
         thread_ts = params.get("thread_ts")
         msg = Message(channel, ts, dict(params), str(thread_ts) if thread_ts else None)
@@ -273,7 +295,7 @@ class SlackStandin:
         return {"ok": True, "channel": channel, "ts": ts, "message": body}
 
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel_id(str(params.get("channel", "")))
+        channel = self._known_id(str(params.get("channel", ""))) or ""
         msg = self.messages.get((channel, str(params.get("ts", ""))))
         if msg is None:
             return {"ok": False, "error": "message_not_found"}
@@ -290,7 +312,7 @@ class SlackStandin:
         return {"ok": True, "message_ts": self._new_ts()}
 
     def _m_chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel_id(str(params.get("channel", "")))
+        channel = self._known_id(str(params.get("channel", ""))) or ""
         ts = str(params.get("message_ts", ""))
         if (channel, ts) not in self.messages:
             return {"ok": False, "error": "message_not_found"}
@@ -303,24 +325,53 @@ class SlackStandin:
             return {"ok": False, "error": "users_list_not_supplied"}
         return {"ok": True, "channel": {"id": self.dm_channel(users.split(",")[0])}}
 
-    def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel_id(str(params.get("channel", "")))
-        oldest = float(params.get("oldest") or 0)
+    def _page(self, found: list[Message], params: dict[str, Any]) -> dict[str, Any]:
+        """Slack's cursor pagination over `found`, with metadata when asked for."""
         limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
         with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
-        found = [
-            m
-            for m in self.channel_messages(channel)
-            if float(m.ts) > oldest  # Slack: oldest is exclusive unless inclusive=true
-        ]
-        found.reverse()
         out = []
-        for m in found[:limit]:
+        for m in found[start : start + limit]:
             item: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text}
+            if m.thread_ts:
+                item["thread_ts"] = m.thread_ts
             if with_meta and m.metadata:
                 item["metadata"] = m.metadata
             out.append(item)
-        return {"ok": True, "messages": out, "has_more": len(found) > limit}
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": out,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._known_id(str(params.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        found = list(reversed(self.channel_messages(channel)))  # newest first, like Slack
+        return self._page(found, params)
+
+    def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._known_id(str(params.get("channel", "")))
+        parent = self.messages.get((channel or "", str(params.get("ts", ""))))
+        if channel is None or parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page([parent, *self.thread(channel, parent.ts)], params)
+
+    def _m_conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        channels = [
+            {"id": cid, "name": name, "is_channel": True} for name, cid in self._channel_ids.items()
+        ]
+        limit = int(params.get("limit") or 100)
+        start = int(params.get("cursor") or 0)
+        more = start + limit < len(channels)
+        return {
+            "ok": True,
+            "channels": channels[start : start + limit],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
         user = str(params.get("user", ""))

@@ -1,0 +1,1 @@
+"""The only code that speaks Slack: message builders and the Slack sink of the outbox."""
