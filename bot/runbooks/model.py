@@ -76,6 +76,12 @@ class Action(Strict):
     )
     approvers: list[str] = Field(default_factory=list)
     approval: Literal["required", "two", "none"] = "required"
+    approval_timeout: Duration = Field(
+        default=timedelta(minutes=15), description="a request not approved by then expires"
+    )
+    self_approve: bool = Field(
+        default=False, description="the requester may count as one of the approvers"
+    )
     timeout: Duration = timedelta(seconds=60)
     env: list[str] = Field(
         default_factory=list, description="environment variable names passed through"
