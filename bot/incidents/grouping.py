@@ -356,7 +356,12 @@ def _alert_event(incident: IncidentState, kind: str, verb: str, alerts: list[Ale
     data = {
         "count": count,
         "alerts": [
-            {"fingerprint": a.fingerprint, "alertname": a.name, "generator_url": a.generator_url}
+            {
+                "fingerprint": a.fingerprint,
+                "alertname": a.name,
+                "generator_url": a.generator_url,
+                "starts_at": a.starts_at.isoformat(),  # time to detect, in post-mortems
+            }
             for a in alerts[:_LISTED]
         ],
     }
