@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import partial
 
 import orjson
@@ -15,8 +15,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Connection
 
 from bot.alertmanager_client import AlertmanagerClient
+from bot.chat import slack
 from bot.config import Config, load_config
-from bot.escalation import engine, targets
+from bot.escalation import engine, handoffs, targets
 from bot.incidents import actions
 from bot.incidents.grouping import Item, Plan
 from bot.ingest import Alert, AlertStatus
@@ -25,11 +26,14 @@ from bot.muting import MuteRuntime
 from bot.notify import ConsoleNotifier, Notifier
 from bot.notify.dispatcher import Dispatcher
 from bot.reload import config_fingerprint
+from bot.remediation import Remediation
+from bot.reports.exporter import ReportExporter
 from bot.rules import ConfigError, Router, RulesConfig
 from bot.settings import Settings
 from bot.silences import SilenceService
 from bot.store import Store, StoreUnavailable, queries, utcnow
 from bot.store.writer import Clock
+from bot.wakeup import Wakeup
 from bot.web.server import build_web_app
 
 log = logging.getLogger(__name__)
@@ -53,15 +57,30 @@ class Pagerbot:
         self.metrics = Metrics()
         self.metrics.config_reload_success.set(1)
         self.store = Store(settings.database_url, clock=clock, observe=self.metrics.observe_batch)
+        self.reports = ReportExporter(self.metrics.registry, self.store, lambda: self.config, clock)
         am = AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
         self.silences = SilenceService(self.store, am)
         self.muting = MuteRuntime(config, self.store, self.silences)
-        self.notifier: Notifier = notifier or ConsoleNotifier()
-        self.dispatcher = Dispatcher(self.store, self.notifier, self.metrics)
+        self.notifier: Notifier = (
+            notifier or slack.from_settings(settings, self._slack_id) or ConsoleNotifier()
+        )
+        self.dispatcher = Dispatcher(
+            self.store,
+            self.notifier,
+            self.metrics,
+            config=lambda: self.config,
+            public_url=settings.base_url,
+        )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._opener: asyncio.Task[None] | None = None
-        self._escalate_soon = asyncio.Event()
+        self._escalate_soon = Wakeup()
+        self._next_due: datetime | None = None
         self._escalator: asyncio.Task[None] | None = None
+        self.remediation = Remediation(self.store, lambda: self.config, wake=self.dispatcher.wake)
+
+    def _slack_id(self, name: str) -> str | None:
+        member = self.rules.users().get(name)
+        return member.slack if member else None
 
     @property
     def rules(self) -> RulesConfig:
@@ -89,6 +108,7 @@ class Pagerbot:
             self.dispatcher.wake()
         if any(e.kind in ("opened", "reopened") for e in result.events):
             self._escalate_soon.set()  # page now, not at the next tick
+        self.remediation.opened([e.incident.id for e in result.events if e.kind == "opened"])
         return result
 
     # ------------------------------------------------------------------ incident actions
@@ -122,24 +142,31 @@ class Pagerbot:
         now = self.clock()
         rules = self.rules
 
-        def run(conn: Connection) -> int:
+        def run(conn: Connection) -> engine.TickResult:
             resolve = targets.resolver(rules, targets.stored_overrides(conn, now))
-            pages = engine.tick(
+            return engine.tick_batch(
                 conn, rules.escalation_policies, resolve, targets.contacts(rules), now
             )
-            return len(pages)
 
-        count = await self.store.write(run)
-        if count:
-            self.dispatcher.wake()
+        count, more = 0, True
+        while more:  # a storm is paged in several short transactions, not one long one
+            result = await self.store.write(run)
+            count, more = count + len(result.pages), result.more
+            if result.pages:
+                self.dispatcher.wake()
+        self._next_due = result.next_due
         return count
+
+    def _until_next_due(self) -> float:
+        """Sleep to the next due step (a page is late by the tick cost, not up to 1s)."""
+        if self._next_due is None:
+            return 1.0
+        return min(1.0, max(0.02, (self._next_due - self.clock()).total_seconds()))
 
     async def _escalation_loop(self) -> None:
         """Ticks every second, and at once when an incident opens."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._escalate_soon.wait(), 1.0)
-            self._escalate_soon.clear()
+            await self._escalate_soon.wait(self._until_next_due())
             if not self.store.is_open:
                 continue
             try:
@@ -155,6 +182,7 @@ class Pagerbot:
         try:
             await self.store.open()
             await self.muting.load()
+            await self.remediation.recover()
         except StoreUnavailable as exc:
             # Serve anyway: /readyz says why, webhooks answer 503 and senders retry.
             log.error("%s; retrying every %.0fs", exc, _STORE_RETRY_SECONDS)
@@ -167,6 +195,9 @@ class Pagerbot:
             (self.remute, 10),
             (self.reload_inhibitions, 60),
             (self.remind, 60),
+            (self.reports.refresh_report_metrics, 60),
+            (self.remediation.expire_remediations, 10),
+            (self.handoff_tick, 30),
         ]
         if self.settings.config_poll_seconds > 0:
             jobs.append((self.watch_config, self.settings.config_poll_seconds))
@@ -203,6 +234,7 @@ class Pagerbot:
             try:
                 await self.store.open()
                 await self.muting.load()
+                await self.remediation.recover()
                 log.info("database reachable again")
             except StoreUnavailable as exc:
                 log.debug("still unavailable: %s", exc)
@@ -218,6 +250,7 @@ class Pagerbot:
             self._escalator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._escalator
+        await self.remediation.stop()
         await self.dispatcher.stop()
         await self.store.close()
 
@@ -259,6 +292,10 @@ class Pagerbot:
     async def reload_inhibitions(self) -> None:
         await self.muting.load()
 
+    async def handoff_tick(self) -> int:
+        """Digest to whoever just came on call; escalate handoffs not accepted in time."""
+        return await handoffs.tick(self.store, self.config, self.notifier)
+
     async def remind(self) -> int:
         return await self.muting.remind(self.notifier)
 
@@ -281,6 +318,10 @@ class Pagerbot:
             return False
         self.config = config
         self.muting.reconfigure(config)
+        # The new rules start with an empty inhibition index: refill it from the firing
+        # alerts now (if the store is down, reload_inhibitions does it later).
+        with contextlib.suppress(StoreUnavailable):
+            await self.muting.load()
         self.config_error = None
         self.metrics.config_reload_success.set(1)
         log.info(

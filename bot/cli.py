@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.commands import postmortem_cli
 from bot.settings import Settings
 
 
@@ -51,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of rules/*.yaml")
 
+    oncall = sub.add_parser(
+        "oncall",
+        parents=[common],
+        help="who is on call; `oncall report --from --to`; `oncall accept SCHEDULE`",
+    )
+    oncall.add_argument("words", nargs="*", metavar="SCHEDULE | report | accept SCHEDULE")
+    oncall.add_argument("--schedule", help="a schedule by name, even one named report or accept")
+    oncall.add_argument("--at", help="who is on call at this time (ISO 8601; default now)")
+    oncall.add_argument("--from", dest="start", help="report: start (ISO 8601, UTC if no offset)")
+    oncall.add_argument("--to", dest="end", help="report: end (ISO 8601)")
+    oncall.add_argument("--as", dest="user", help="accept: who accepts (default: your login)")
+    oncall.add_argument("--json", action="store_true", help="machine-readable output")
+
     incident = sub.add_parser("incident", help="incidents without Slack: list, show, ack, …")
     isub = incident.add_subparsers(dest="action", required=True)
     il = isub.add_parser("list", parents=[common], help="recent incidents")
@@ -90,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ex = ssub.add_parser("expire", parents=[common], help="end a silence now")
     ex.add_argument("id", type=int)
+
+    rem = sub.add_parser(
+        "remediate",
+        parents=[common],
+        help="runbook actions: request, --dry-run, approve RUN, deny RUN, show RUN",
+    )
+    rem.add_argument("words", nargs="+", metavar="INC ACTION | approve RUN | deny RUN | show RUN")
+    rem.add_argument("--dry-run", action="store_true", help="render only: print what would run")
+    rem.add_argument("--as", dest="user", help="who does it (default: your login)")
+    rem.add_argument("--reason", default="", help="why (required for deny)")
+    aud = sub.add_parser("audit", parents=[common], help="remediation audit trail")
+    aud.add_argument("--incident", metavar="INC", help="only this incident")
+    aud.add_argument("--json", action="store_true")
+    postmortem_cli.add_parsers(sub, common)
     return parser
 
 
@@ -161,6 +189,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "list":
             return asyncio.run(silence.listing(settings, include_ended=args.all, as_json=args.json))
         return asyncio.run(silence.expire(settings, args.id))
+    if args.command in ("remediate", "audit"):
+        from bot.commands import remediate
+
+        if args.command == "audit":
+            return asyncio.run(remediate.audit(settings, args.incident, as_json=args.json))
+        return asyncio.run(
+            remediate.run(
+                settings, args.words, dry_run=args.dry_run, user=args.user, reason=args.reason
+            )
+        )
+    if args.command in postmortem_cli.COMMANDS:
+        return postmortem_cli.run(args, settings)
+    if args.command == "oncall":
+        from bot.commands import oncall
+
+        return asyncio.run(oncall.run(settings, args))
     raise AssertionError(args.command)
 
 

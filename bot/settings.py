@@ -48,6 +48,28 @@ class Settings(BaseSettings):
         default="https://slack.com/api/",
         validation_alias=AliasChoices("SLACK_API_URL", "PAGERBOT_SLACK_API_URL"),
     )
+    slack_default_channel: str | None = Field(
+        default=None, description="where incidents go whose route and team name no channel"
+    )
+    slack_timeout_seconds: int = Field(
+        default=10, description="a Slack call slower than this is retried (never duplicated)"
+    )
+    slack_incident_command: str = Field(
+        default="/incident", description="name of the incident slash command in your Slack app"
+    )
+    slack_oncall_command: str = Field(
+        default="/oncall", description="name of the on-call slash command in your Slack app"
+    )
+    slack_responders: str = Field(
+        default="team,paged",
+        description="who may ack/resolve/escalate/silence from Slack: any of team (members of "
+        "the owning team), paged (anyone paged for the incident), anyone",
+    )
+    slack_reply_within: float = Field(
+        default=2.0,
+        description="seconds a slash command waits for its answer before acking with "
+        "'working on it' and answering through response_url (Slack allows 3)",
+    )
 
     @property
     def base_url(self) -> str:

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from bot.rules.model import EscalationPolicy
-from bot.store.sql import Sql, enqueue_updates
-from bot.store.tables import alerts, escalations, incidents, timeline
+from bot.store.tables import alerts, escalations, incidents
+from bot.store.timeline import record_event
 
 
 class Outcome(enum.StrEnum):
@@ -35,29 +34,6 @@ def _incident(conn: Connection, number: int) -> Any:
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     return conn.execute(query).first()
-
-
-def _record(
-    conn: Connection,
-    number: int,
-    now: datetime,
-    kind: str,
-    actor: str,
-    text: str,
-    data: dict[str, Any] | None = None,
-) -> None:
-    conn.execute(
-        timeline.insert().values(
-            incident_id=number,
-            at=now,
-            kind=kind,
-            actor=actor,
-            text=text,
-            data=orjson.dumps(data or {}).decode(),
-        )
-    )
-    sql = Sql(conn)
-    enqueue_updates(sql, [number], sql.ts(now))
 
 
 def acknowledge(
@@ -89,7 +65,7 @@ def acknowledge(
             escalations.update().where(escalations.c.incident_id == number).values(due_at=None)
         )
     suffix = f"; pages again in {timeout} if still firing" if timeout else ""
-    _record(conn, number, now, "acknowledged", user, f"Acknowledged by {user}{suffix}")
+    record_event(conn, number, now, "acknowledged", user, f"Acknowledged by {user}{suffix}")
     return Result(Outcome.DONE, f"INC-{number} acknowledged")
 
 
@@ -119,7 +95,7 @@ def resolve(conn: Connection, number: int, user: str, now: datetime) -> Result:
         if closed
         else ""
     )
-    _record(
+    record_event(
         conn,
         number,
         now,
@@ -165,7 +141,7 @@ def escalate(
             .where(incidents.c.id == number)
             .values(state="triggered", acknowledged_at=None, updated_at=now)
         )
-    _record(
+    record_event(
         conn,
         number,
         now,
@@ -181,7 +157,7 @@ def note(
 ) -> Result:
     if _incident(conn, number) is None:
         return Result(Outcome.NOT_FOUND, f"no incident INC-{number}")
-    _record(conn, number, now, "note", user, text.strip()[:4000], {"source": source})
+    record_event(conn, number, now, "note", user, text.strip()[:4000], {"source": source})
     return Result(Outcome.DONE, "note added")
 
 

@@ -167,6 +167,8 @@ class Handoff(SQLModel, table=True):
     """A shift change seen by the bot: digest sent, accepted, or escalated."""
 
     __tablename__ = "handoffs"
+    # One row per shift change: replicas that see the same handoff insert it once.
+    __table_args__ = (sa.Index("uq_handoffs_schedule_at", "schedule", "at", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     schedule: str = Field(index=True)
@@ -176,6 +178,8 @@ class Handoff(SQLModel, table=True):
     digest_sent_at: datetime | None = _ts(nullable=True)
     accepted_at: datetime | None = _ts(nullable=True)
     escalated_at: datetime | None = _ts(nullable=True)
+    claimed_until: datetime | None = _ts(nullable=True)  # a replica's lease on sending
+    ack_due_at: datetime | None = _ts(nullable=True, index=True)  # escalate if not accepted
 
 
 class NotifyCursor(SQLModel, table=True):
@@ -199,3 +203,84 @@ escalations = Escalation.__table__  # type: ignore[attr-defined]
 oncall_overrides = OncallOverride.__table__  # type: ignore[attr-defined]
 handoffs = Handoff.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata
+
+
+class RemediationRun(SQLModel, table=True):
+    """One request to run a runbook action: the exact rendering that was shown and
+    approved, who asked and who approved, and how it ended."""
+
+    __tablename__ = "remediation_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    runbook: str
+    action: str = Field(index=True)
+    kind: str  # run | http
+    spec: str  # JSON snapshot of the action definition as approved
+    rendered: str  # JSON: the argument list, or the HTTP request
+    state: str = Field(index=True)
+    trigger: str  # slack | cli | auto
+    requested_by: str
+    requested_at: datetime = _ts()
+    approvals_needed: int = 1
+    approved_by: str = "[]"  # JSON list of identities, in order
+    expires_at: datetime | None = _ts(nullable=True)
+    decided_by: str | None = None  # who denied it
+    reason: str | None = None  # denial reason, or why it was refused or interrupted
+    runner: str | None = None  # process that runs it: "bot:HOST:ID" or "cli:HOST:ID"
+    heartbeat_at: datetime | None = _ts(nullable=True)
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    exit_code: int | None = None
+    output: str | None = None  # captured output, capped
+    output_bytes: int = 0  # bytes produced, including what the cap left out
+    digest: str | None = None  # sha256 of everything produced
+    chat_ref: str | None = None  # the approval message in chat, to update in place
+
+
+remediation_runs = RemediationRun.__table__  # type: ignore[attr-defined]
+
+
+class ChatRequest(SQLModel, table=True):
+    """A chat request already handled, by Slack's trigger id: Slack retries and Socket Mode
+    redeliveries carry the same id, so the second copy changes nothing."""
+
+    __tablename__ = "chat_requests"
+
+    key: str = Field(primary_key=True)
+    created_at: datetime = _ts(index=True)
+    result: str | None = None  # what the first copy answered, e.g. the incident it opened
+
+
+class IncidentFeedback(SQLModel, table=True):
+    """Actionable or noise? One answer per person per incident, for the alert-quality
+    report."""
+
+    __tablename__ = "incident_feedback"
+
+    incident_id: int = Field(primary_key=True, foreign_key="incidents.id")
+    user: str = Field(primary_key=True)  # member name, or the Slack id of a non-member
+    slack_user: str | None = None
+    answer: str  # actionable | noise
+    at: datetime = _ts()
+
+
+class CoverRequest(SQLModel, table=True):
+    """`/oncall cover`: a request to teammates to take over; the first to accept wins."""
+
+    __tablename__ = "cover_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    schedule: str
+    requester: str
+    starts_at: datetime = _ts()
+    ends_at: datetime = _ts()
+    created_at: datetime = _ts()
+    accepted_by: str | None = None
+    accepted_at: datetime | None = _ts(nullable=True)
+    messages: str = "[]"  # JSON [[channel, ts], ...] of the asks, to update when taken
+
+
+chat_requests = ChatRequest.__table__  # type: ignore[attr-defined]
+incident_feedback = IncidentFeedback.__table__  # type: ignore[attr-defined]
+cover_requests = CoverRequest.__table__  # type: ignore[attr-defined]

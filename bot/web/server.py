@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from bot.chat import bolt as slack_bolt
 from bot.store import StoreUnavailable
-from bot.web import health, webhooks
+from bot.web import health, oncall, runbooks, webhooks
+from bot.web import incidents as incident_pages
 from bot.web.keys import BOT
 
 if TYPE_CHECKING:
@@ -58,4 +60,9 @@ def build_web_app(bot: Pagerbot) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/oncall/{schedule}.ics", oncall.calendar)
+    app.router.add_get("/runbooks/{name}", runbooks.runbook_page)
+    app.router.add_get("/incidents/{number}", incident_pages.incident_page)
+    app.router.add_get("/incidents/{number}/postmortem", incident_pages.postmortem)
+    slack_bolt.mount(app, bot)
     return app
