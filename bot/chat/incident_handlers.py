@@ -3,13 +3,16 @@ does the work through the bot's own services, and says what happened."""
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 
 import orjson
+from slack_sdk.errors import SlackClientError
 
 from bot.chat.authz import Person, identify, may_respond, parse_responders
 from bot.chat.context import Ctx, IncidentCommand, Refused, Reply, UsageError
 from bot.chat.escape import clip_escaped, link, mrkdwn
+from bot.chat.slack import parse_ref
 from bot.chat.when import duration
 from bot.durations import format_duration
 from bot.incidents.actions import Outcome
@@ -19,7 +22,7 @@ from bot.rules.matchers import Matcher, Op
 from bot.silences import SilenceError
 from bot.store import chat as db
 from bot.store import queries
-from bot.store.tables import Incident
+from bot.store.tables import Incident, NotifyCursor
 from bot.store.timeline import record_event
 
 _VERBS = {"ack": "acknowledged", "resolve": "resolved", "escalate": "escalated"}
@@ -28,6 +31,8 @@ _LIST_LIMIT = 20
 _STATUS_EVENTS = 6
 _PREVIEW = 2500
 FENCE = "`" * 3
+
+log = logging.getLogger(__name__)
 
 
 def person_of(ctx: Ctx) -> Person:
@@ -238,8 +243,8 @@ async def silence_incident(ctx: Ctx, incident: Incident, length: str) -> Reply:
 
 
 async def postmortem(ctx: Ctx, command: IncidentCommand) -> Reply:
-    """The draft stays with the asker (drafting changes nothing): links to the rendered
-    draft, and its first lines."""
+    """The draft goes to the incident's thread as a file (where the responders look the
+    morning after); the asker also gets links to the rendered draft and its first lines."""
     incident = await find(ctx, command.ref)
     try:
         draft = await postmortem_markdown(ctx.bot, incident.id)
@@ -248,6 +253,28 @@ async def postmortem(ctx: Ctx, command: IncidentCommand) -> Reply:
     url = f"{ctx.bot.settings.base_url}/incidents/{incident.id}/postmortem"
     links = f"{link(url, 'Markdown')} · {link(url + '?format=html', 'page')}"
     preview = clip_escaped(draft.replace(FENCE, "'" * 3), _PREVIEW)
+    posted = await _upload_to_thread(ctx, incident, draft)
     return Reply(
         f":page_facing_up: Post-mortem draft of {title(incident)}: {links}\n{FENCE}{preview}{FENCE}"
+        f"\n{posted}"
     )
+
+
+async def _upload_to_thread(ctx: Ctx, incident: Incident, draft: str) -> str:
+    ref = await ctx.bot.store.read(lambda s: s.get(NotifyCursor, incident.id))
+    thread = parse_ref(ref.message_ref if ref else None)
+    if thread is None:
+        return "The incident has no Slack message yet, so the draft was not posted."
+    channel, ts = thread
+    try:
+        await ctx.client.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            content=draft,
+            filename=f"INC-{incident.id}-postmortem.md",
+            title=f"Post-mortem draft of INC-{incident.id}",
+        )
+    except SlackClientError as exc:
+        log.warning("post-mortem upload for INC-%d failed: %s", incident.id, exc)
+        return f"Posting it to the incident's thread failed ({mrkdwn(str(exc))[:200]})."
+    return "Posted to the incident's thread as a file."

@@ -246,6 +246,17 @@ async def test_mistakes_get_a_clear_ephemeral_answer_with_usage(
         f"<{running.bot.settings.base_url}/incidents/1/postmortem|Markdown>" in postmortem["text"]
     )
     assert "CheckoutDown" in postmortem["text"].split("```")[1]  # the draft itself
+    # ... and the whole draft is posted as a file in the incident's thread.
+    assert postmortem["text"].endswith("Posted to the incident's thread as a file.")
+    incident_message = slack_standin.channel_messages("#payments")[0]
+    [done] = slack_standin.calls_to("files.completeUploadExternal", ok_only=True)
+    assert (done.params["channel_id"], done.params["thread_ts"]) == (
+        incident_message.channel,
+        incident_message.ts,
+    )
+    [upload] = [c for c in slack_standin.calls if c.method == "upload"]
+    uploaded = slack_standin.uploads[upload.params["file_id"]].decode()
+    assert uploaded.startswith("# ") and "CheckoutDown" in uploaded
 
 
 async def test_command_names_are_configurable(
