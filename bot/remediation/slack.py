@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.authz import identify
 from bot.chat.context import Ctx, IncidentCommand, Reply
-from bot.chat.escape import clip_escaped, mrkdwn
+from bot.chat.escape import clip_escaped, link, mrkdwn
 from bot.chat.slack import parse_ref
 from bot.remediation import Decision, RemediationError, RenderError, RunView
 from bot.store.tables import NotifyCursor
@@ -113,7 +113,7 @@ def approval_blocks(run: RunView, *, open_: bool) -> list[dict[str, Any]]:
     return blocks
 
 
-def result_text(run: RunView) -> str:
+def result_text(run: RunView, base_url: str) -> str:
     icon = _ICONS.get(run.state, "")
     exit_text = "no exit status" if run.exit_code is None else f"exit {run.exit_code}"
     lines = [
@@ -129,6 +129,8 @@ def result_text(run: RunView) -> str:
         lines.append(_block(tail, OUTPUT_SHOWN + 200))
         if cut:
             lines.append(f"(last part only; `pagerbot remediate show {run.id}` prints it all)")
+    page = f"{base_url}/incidents/{run.incident_id}#run-{run.id}"
+    lines.append(link(page, f"Output and audit of run #{run.id}"))
     return "\n".join(lines)
 
 
@@ -255,7 +257,9 @@ class SlackRemediation:
         target = await self.thread_of(run.incident_id) or ref
         if target is not None:
             await self.client.chat_postMessage(
-                channel=target[0], thread_ts=target[1], text=result_text(run)
+                channel=target[0],
+                thread_ts=target[1],
+                text=result_text(run, self.bot.settings.base_url),
             )
 
 

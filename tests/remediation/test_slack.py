@@ -102,6 +102,8 @@ async def test_button_confirm_approve_run_and_report_in_the_thread(
         done = await eventually(lambda: [m for m in thread() if "sha256" in m.text])
         assert "succeeded: exit 0" in done[0].text and "sha256 `" in done[0].text
         assert "recorded 2 arguments" in done[0].text
+        page = f"{running.bot.settings.base_url}/incidents/1#run-{run_id}"
+        assert f"<{page}|Output and audit of run #{run_id}>" in done[0].text
         assert json.loads(out.read_text())["argv"] == ["--cluster", "eu1"]
         approval = slack.messages[(asks[0].channel, asks[0].ts)]
         await eventually(lambda: "succeeded" in approval.text)
