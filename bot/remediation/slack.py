@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.authz import identify
@@ -134,6 +135,33 @@ def result_text(run: RunView, base_url: str) -> str:
     return "\n".join(lines)
 
 
+DENY_VIEW = "remediation:deny_reason"
+
+
+def deny_view(run_id: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": DENY_VIEW,
+        "private_metadata": run_id,
+        "title": {"type": "plain_text", "text": f"Deny run #{run_id}"[:24]},
+        "submit": {"type": "plain_text", "text": "Deny"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why? (recorded on the timeline)"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "max_length": 1000,
+                },
+            }
+        ],
+    }
+
+
 class SlackRemediation:
     """The handlers, and the observer that tells the thread how each run went."""
 
@@ -233,12 +261,38 @@ class SlackRemediation:
             self.bot.remediation.launch(decision.run.id)
 
     async def deny(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """Ask why in a dialog: the denial's reason belongs in the audit trail."""
         await ack()
         run_id = str(action.get("value", ""))
         if not run_id.isdigit():
             return
+        try:
+            await self.client.views_open(
+                trigger_id=body.get("trigger_id", ""), view=deny_view(run_id)
+            )
+        except SlackClientError as exc:
+            log.warning("deny dialog for run %s did not open: %s", run_id, exc)
+            await self._deny(body, run_id, "denied in Slack (the reason dialog did not open)")
+
+    async def deny_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]
+    ) -> None:
+        """Decided before the ack (a quick write), so a refusal shows in the dialog itself."""
+        run_id = str(view.get("private_metadata", ""))
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get("reason") or {}).get("reason") or {}).get("value") or "").strip()
+        if not run_id.isdigit():
+            await ack()
+            return
         user = identity(self.bot, body)
-        decision = await self.bot.remediation.deny(int(run_id), user, "denied in Slack")
+        decision = await self.bot.remediation.deny(int(run_id), user, reason or "no reason given")
+        if decision.ok:
+            await ack()
+        else:
+            await ack(response_action="errors", errors={"reason": decision.text[:150]})
+
+    async def _deny(self, body: dict[str, Any], run_id: str, reason: str) -> None:
+        decision = await self.bot.remediation.deny(int(run_id), identity(self.bot, body), reason)
         if not decision.ok:
             await self.tell(body, f":no_entry: {mrkdwn(decision.text)}")
 
@@ -279,6 +333,7 @@ def register(app: AsyncApp, bot: Pagerbot) -> None:
     app.action("remediation:cancel")(_cancel)
     app.action("remediation:approve")(handlers.approve)
     app.action("remediation:deny")(handlers.deny)
+    app.view(DENY_VIEW)(handlers.deny_submitted)
     bot.remediation.observers.append(handlers.observe)
 
 

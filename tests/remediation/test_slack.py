@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 
 from bot.remediation.audit import trail
+from bot.remediation.slack import DENY_VIEW
+from tests.chat.signing import interaction_body
 from tests.chat.slack_bot import ALICE, BOB, STRANGER, checkout_down, slack_bot
 from tests.chat.standin import SlackStandin
 from tests.helpers import Clock, RunningBot, eventually
@@ -136,7 +138,7 @@ async def test_hostile_label_through_the_button_is_refused_and_recorded(
         assert not out.exists()
 
 
-async def test_deny_button_ends_the_request(
+async def test_deny_button_asks_why_and_records_the_reason(
     tmp_path: Path, database_url: str, slack_standin: SlackStandin
 ) -> None:
     slack = slack_standin
@@ -146,17 +148,59 @@ async def test_deny_button_ends_the_request(
         [incident] = await eventually(lambda: slack.channel_messages("#payments"))
         decision = await running.bot.remediation.request(1, "record", "alice", trigger="slack")
         assert decision.run is not None
-        await sender.press("remediation:deny", user_id=STRANGER, value=str(decision.run.id))
-        await eventually(lambda: _ephemerals(slack, STRANGER))
-        await sender.press("remediation:deny", user_id=BOB, value=str(decision.run.id))
+        run_id = str(decision.run.id)
+
+        await sender.press("remediation:deny", user_id=BOB, value=run_id, trigger_id="T-deny")
+        [opened] = await eventually(lambda: slack.calls_to("views.open", ok_only=True))
+        assert opened.params["trigger_id"] == "T-deny"
+        view = opened.params["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert (view["callback_id"], view["private_metadata"]) == (DENY_VIEW, run_id)
+        run = await running.bot.remediation.get(1)
+        assert run is not None and run.state == "requested"  # nothing decided by the press
+
+        # A stranger's submission is refused in the dialog; bob's reason is recorded.
+        status, refused = await sender.post(
+            interaction_body(_deny_submission(STRANGER, run_id, "nope"))
+        )
+        assert status == 200 and isinstance(refused, dict)
+        assert refused["response_action"] == "errors"
+        assert "may not" in refused["errors"]["reason"]
+        status, closed = await sender.post(
+            interaction_body(_deny_submission(BOB, run_id, "peak traffic"))
+        )
+        assert status == 200 and closed == ""  # an empty ack closes the dialog
 
         async def denied() -> bool:
             run = await running.bot.remediation.get(1)
             return run is not None and run.state == "denied" and run.decided_by == "bob"
 
         await eventually(denied)
+        events = await running.bot.store.read(lambda s: trail(s, 1))
+        [denial] = [e for e in events if e.kind == "remediation_denied"]
+        assert "peak traffic" in denial.text
         assert not out.exists()
         assert incident.ts
+
+
+def _deny_submission(user: str, run_id: str, reason: str) -> dict[str, Any]:
+    """A view_submission as Slack sends it when the deny dialog is submitted."""
+    values = {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0", "domain": "standin"},
+        "user": {"id": user, "username": user.lower(), "team_id": "T0"},
+        "api_app_id": "A1",
+        "token": "deprecated-verification-token",
+        "trigger_id": "T-submit",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": DENY_VIEW,
+            "private_metadata": run_id,
+            "state": {"values": values},
+        },
+    }
 
 
 async def test_incident_run_command_shows_the_same_confirmation(
