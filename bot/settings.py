@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="who may ack/resolve/escalate/silence from Slack: any of team (members of "
         "the owning team), paged (anyone paged for the incident), anyone",
     )
+    slack_note_reaction: str = Field(
+        default="memo",
+        description="reaction (name without colons) that turns a message in an incident's "
+        "thread into a timeline note",
+    )
     slack_reply_within: float = Field(
         default=2.0,
         description="seconds a slash command waits for its answer before acking with "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import buttons, commands
+from bot.chat import buttons, commands, notes
 from bot.chat.context import Caller, Ctx, Reply
 from bot.chat.oncall_handlers import COVER_ACTION
 from bot.remediation import slack as remediation_slack
@@ -87,3 +87,4 @@ def register_listeners(app: AsyncApp, bot: Pagerbot) -> None:
     for action_id in BUTTONS:
         app.action(action_id)(_button(bot, action_id))
     remediation_slack.register(app, bot)
+    notes.register(app, bot)
