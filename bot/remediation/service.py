@@ -79,6 +79,9 @@ class Remediation:
         self.observers: list[Observer] = []
         self._tasks: dict[int, asyncio.Task[Decision]] = {}
         self._auto: set[asyncio.Task[None]] = set()
+        # One incident's automatic runs at a time, in the order the incidents opened: the
+        # circuit breaker then stops the latest ones, not whichever read finished last.
+        self._auto_turn = asyncio.Lock()
 
     # ------------------------------------------------------------------ looking up
 
@@ -292,7 +295,8 @@ class Remediation:
 
     async def _opened(self, numbers: list[int]) -> None:
         try:
-            await self.on_opened(numbers)
+            async with self._auto_turn:
+                await self.on_opened(numbers)
         except Exception:
             log.exception("automatic remediation failed for %s", numbers)
 
