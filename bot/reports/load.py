@@ -54,6 +54,13 @@ def _data(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _alertname(session: Session) -> Any:
+    """The alert's name, taken out in SQL: a storm's 100,000 label sets never reach Python."""
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.cast(alerts.c.labels, sa.JSON)["alertname"].as_string()
+    return sa.func.json_extract(alerts.c.labels, "$.alertname")
+
+
 def read_facts(
     session: Session, start: datetime, end: datetime, team: str | None
 ) -> tuple[dict[int, IncidentFacts], bool]:
@@ -75,13 +82,14 @@ def read_facts(
         )
     )
     facts = fold(rows, events)
+    alertname = _alertname(session)
     names = session.execute(
-        sa.select(alerts.c.incident_id, alerts.c.labels)
+        sa.select(alerts.c.incident_id, alertname)
+        .distinct()
         .join(incidents, incidents.c.id == alerts.c.incident_id)
         .where(period)
     )
-    for incident_id, labels in names:
-        name = _data(labels).get("alertname")
+    for incident_id, name in names:
         if incident_id in facts and name:
             facts[incident_id].alertnames.add(str(name))
     feedback = sa.inspect(session.connection()).has_table(FEEDBACK_TABLE)
