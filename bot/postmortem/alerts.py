@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot.postmortem.timeline import safe_url
+from bot.store.paging import keyset
 from bot.store.tables import alerts
 
-_PAGE = 1000
 _VALUES = 5  # distinct values shown per varying label
 
 
@@ -80,28 +80,19 @@ def alert_groups(
     """Groups by alertname (largest first), the alert count, and the first alert's labels
     (to find the runbook)."""
     groups: dict[str, AlertGroup] = {}
-    total, first_labels, last = 0, None, ""
+    total, first_labels = 0, None
     first_start: datetime | None = None
-    while True:
-        rows = session.execute(
-            sa.select(alerts)
-            .where(alerts.c.incident_id == number, alerts.c.fingerprint > last)
-            .order_by(alerts.c.fingerprint)
-            .limit(_PAGE)
-        ).all()
-        for row in rows:
-            labels = _mapping(row.labels)
-            name = labels.get("alertname") or "(no alertname)"
-            group = groups.get(name)
-            if group is None:
-                group = groups[name] = AlertGroup(name)
-            group.add(row, labels, _mapping(row.annotations))
-            total += 1
-            if first_start is None or row.starts_at < first_start:
-                first_start, first_labels = row.starts_at, labels
-        if len(rows) < _PAGE:
-            break
-        last = rows[-1].fingerprint
+    query = sa.select(alerts).where(alerts.c.incident_id == number)
+    for row in keyset(session, query, alerts.c.fingerprint):
+        labels = _mapping(row.labels)
+        name = labels.get("alertname") or "(no alertname)"
+        group = groups.get(name)
+        if group is None:
+            group = groups[name] = AlertGroup(name)
+        group.add(row, labels, _mapping(row.annotations))
+        total += 1
+        if first_start is None or row.starts_at < first_start:
+            first_start, first_labels = row.starts_at, labels
     ordered = sorted(groups.values(), key=lambda g: (-g.count, g.name))
     return ordered, total, first_labels
 

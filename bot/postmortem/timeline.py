@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bot.postmortem.durations import times
+from bot.store.paging import keyset
 from bot.store.tables import timeline
 
-_PAGE = 1000
 COLLAPSE_AFTER = 3  # a run of more alert events than this becomes one line
 _LINKS_PER_LINE = 3
 
@@ -126,20 +126,10 @@ def _is_slack(url: str) -> bool:
 
 
 def iter_events(session: Session, number: int, *, after: int = 0) -> Iterator[EventRow]:
-    """All events of INC-`number` in order, read `_PAGE` rows at a time."""
-    last = after
-    while True:
-        rows = session.execute(
-            sa.select(timeline)
-            .where(timeline.c.incident_id == number, timeline.c.id > last)
-            .order_by(timeline.c.id)
-            .limit(_PAGE)
-        ).all()
-        for row in rows:
-            yield _event(row)
-        if len(rows) < _PAGE:
-            return
-        last = rows[-1].id
+    """All events of INC-`number` in order, read a page at a time."""
+    query = sa.select(timeline).where(timeline.c.incident_id == number)
+    for row in keyset(session, query, timeline.c.id, after=after):
+        yield _event(row)
 
 
 def _event(row: Any) -> EventRow:

@@ -3,7 +3,6 @@ alert names and noise feedback. Runs in the store's reader thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,28 +21,16 @@ from bot.reports.figures import (
     noisiest,
     person_tz,
 )
+from bot.store.paging import keyset
 from bot.store.tables import alerts, incidents, timeline
 
 FEEDBACK_TABLE = "incident_feedback"  # written by the chat's "actionable or noise?" buttons
 _KINDS = ("acknowledged", "paged", "note", "resolved")
-_PAGE = 2000
 
 
 def _in_period(start: datetime, end: datetime, team: str | None) -> Any:
     where = sa.and_(incidents.c.created_at >= start, incidents.c.created_at < end)
     return sa.and_(where, incidents.c.team == team) if team else where
-
-
-def _rows(session: Session, query: Any, key: Any) -> Iterator[Any]:
-    """Keyset pages over `query` ordered by the (single-column) `key`."""
-    last: Any = None
-    while True:
-        page = query if last is None else query.where(key > last)
-        rows = session.execute(page.order_by(key).limit(_PAGE)).all()
-        yield from rows
-        if len(rows) < _PAGE:
-            return
-        last = getattr(rows[-1], key.name)
 
 
 def _data(text: str) -> dict[str, Any]:
@@ -68,11 +55,11 @@ def read_facts(
     period = _in_period(start, end, team)
     rows = [
         IncidentRow(r.id, r.team, r.severity, r.created_at, r.resolved_at, r.state)
-        for r in _rows(session, sa.select(incidents).where(period), incidents.c.id)
+        for r in keyset(session, sa.select(incidents).where(period), incidents.c.id)
     ]
     events = (
         EventRow(r.incident_id, r.at, r.kind, r.actor, _data(r.data))
-        for r in _rows(
+        for r in keyset(
             session,
             sa.select(timeline)
             .join(incidents, incidents.c.id == timeline.c.incident_id)
