@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _incident_of_thread(session: Any, channel: str, thread_ts: str) -> int | None:
+def incident_of_thread(session: Any, channel: str, thread_ts: str) -> int | None:
+    """The incident whose message opens this thread; None until its post is committed."""
     ref = f"{channel}:{thread_ts}"
     row = session.execute(
         sa.select(notify_cursors.c.incident_id).where(notify_cursors.c.message_ref == ref)
@@ -60,7 +61,7 @@ async def note_from_reaction(bot: Pagerbot, client: AsyncWebClient, event: dict[
     except SlackClientError as exc:
         log.warning("could not read the message marked as a note: %s", exc)
         return False
-    number = await bot.store.read(lambda s: _incident_of_thread(s, channel, thread_ts))
+    number = await bot.store.read(lambda s: incident_of_thread(s, channel, thread_ts))
     if number is None:
         return False
     permalink = str(link.get("permalink") or "")

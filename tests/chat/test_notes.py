@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from bot.chat.notes import incident_of_thread
 from bot.store import queries
 from tests.chat.slack_bot import ALICE, BOB, checkout_down, slack_bot
 from tests.chat.standin import SlackStandin
@@ -73,6 +74,9 @@ async def test_a_marked_thread_message_becomes_a_note_once(
         ):
             assert resp.status == 200
         [incident] = await eventually(lambda: slack.channel_messages("#payments"))
+        # The bot learns the message's thread when chat.postMessage has answered and the
+        # outbox has committed; a person reacts long after that, the test must wait for it.
+        await eventually(lambda: _thread_known(running, incident.channel, incident.ts))
         said = await _post_as_user(slack, incident.channel, incident.ts, "rolled back 4.2.1")
         chatter = await _post_as_user(slack, incident.channel, incident.ts, "brb coffee")
 
@@ -102,6 +106,11 @@ async def test_a_marked_thread_message_becomes_a_note_once(
         notes = await eventually(lambda: _count_is(running, 2))
     assert [n[1] for n in notes] == ["rolled back 4.2.1", "error rate back to 0"]
     assert notes[1][0] == "alice"
+
+
+async def _thread_known(running: RunningBot, channel: str, thread_ts: str) -> bool:
+    found = await running.bot.store.read(lambda s: incident_of_thread(s, channel, thread_ts))
+    return found == 1
 
 
 async def _count_is(running: RunningBot, count: int) -> list[tuple[str, str, Any]] | None:
