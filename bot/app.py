@@ -283,11 +283,12 @@ class Pagerbot:
         """Apply silences made or ended, windows opening or closing, and inhibitions
         starting or stopping, to alerts already stored; returns how many changed."""
         await self.muting.refresh_silences()
-        items = await self.muting.remute_items(self.router)
-        if items:
+        changed = 0
+        async for items in self.muting.remute_pages(self.router):
             await self._store(items)
+            changed += len(items)
         await self.muting.flush_matched()
-        return len(items)
+        return changed
 
     async def reload_inhibitions(self) -> None:
         await self.muting.load()

@@ -4,9 +4,11 @@ either changes, and reminders to silence owners."""
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import orjson
 
@@ -25,6 +27,18 @@ EXPIRY_NOTICE = timedelta(hours=1)
 UNUSED_NOTICE = timedelta(days=1)
 
 
+async def firing_pages(store: Store, *, full: bool) -> AsyncIterator[Sequence[Any]]:
+    """Every firing alert of an open incident, one `queries.firing_page` at a time."""
+    after: tuple[int, str] | None = None
+    while True:
+        rows = await store.read(partial(queries.firing_page, after=after, full=full))
+        if rows:
+            yield rows
+        if len(rows) < queries.FIRING_PAGE:
+            return
+        after = (rows[-1].incident_id, rows[-1].fingerprint)
+
+
 class MuteRuntime:
     def __init__(self, config: Config, store: Store, silences: SilenceService) -> None:
         self.store = store
@@ -40,12 +54,23 @@ class MuteRuntime:
         self._signature = ()  # re-evaluate everything against the new rules
 
     async def load(self) -> None:
-        """Fill the inhibition index from the store (at start, and to catch other replicas)."""
-        rows = await self.store.read(queries.firing_alerts)
-        self.muter.inhibitor.reset()
-        for row, _route, _key in rows:
-            self.muter.inhibitor.observe(row.fingerprint, orjson.loads(row.labels), True)
-        self._inhibit_version += 1
+        """Refill the inhibition index from the store (at start, and to catch other
+        replicas). Only source alerts are kept; the rest is read a page at a time."""
+        inhibitor = self.muter.inhibitor
+        if inhibitor.rules:
+            inhibitor.begin_rebuild()
+            sources: list[tuple[str, dict[str, str]]] = []
+            try:
+                async for rows in firing_pages(self.store, full=False):
+                    for row in rows:
+                        labels = orjson.loads(row.labels)
+                        if inhibitor.is_source(labels):
+                            sources.append((row.fingerprint, labels))
+            except BaseException:
+                inhibitor.abandon_rebuild()  # keep the index as ingest has kept it
+                raise
+            if inhibitor.finish_rebuild(sources):
+                self._inhibit_version += 1
         await self.refresh_silences()
 
     async def refresh_silences(self) -> None:
@@ -74,33 +99,35 @@ class MuteRuntime:
         windows = frozenset(w.name for w in self.muter.windows if w.active(now))
         return silences, windows, self._inhibit_version
 
-    async def remute_items(self, router: Router) -> list[Item]:
-        """Stored firing alerts whose mute differs from what the rules say now."""
+    async def remute_pages(self, router: Router) -> AsyncIterator[list[Item]]:
+        """Stored firing alerts whose mute differs from what the rules say now, a page
+        at a time, so a storm's alerts are never all in memory at once."""
         now = self.store.clock()
         signature = self._current_signature(now)
         if signature == self._signature:
-            return []
+            return
         self._signature = signature
-        rows = await self.store.read(queries.firing_alerts)
-        items = []
-        for row, route_id, group_key in rows:
-            labels = orjson.loads(row.labels)
-            mute = self.muter.mute(row.fingerprint, labels, now)
-            if (mute.ref if mute else None) == row.muted_by:
-                continue
-            alert = Alert(
-                labels,
-                orjson.loads(row.annotations),
-                AlertStatus.FIRING,
-                row.starts_at,
-                row.ends_at,
-                row.generator_url,
-                row.fingerprint,
-                row.source,
-            )
-            route = replace(router.default, route_id=route_id)
-            items.append(Item(alert, group_key, route, mute))
-        return items
+        async for rows in firing_pages(self.store, full=True):
+            items = []
+            for row in rows:
+                labels = orjson.loads(row.labels)
+                mute = self.muter.mute(row.fingerprint, labels, now)
+                if (mute.ref if mute else None) == row.muted_by:
+                    continue
+                alert = Alert(
+                    labels,
+                    orjson.loads(row.annotations),
+                    AlertStatus.FIRING,
+                    row.starts_at,
+                    row.ends_at,
+                    row.generator_url,
+                    row.fingerprint,
+                    row.source,
+                )
+                route = replace(router.default, route_id=row.route_id)
+                items.append(Item(alert, row.group_key, route, mute))
+            if items:
+                yield items
 
     async def flush_matched(self) -> None:
         if self._matched:

@@ -14,12 +14,13 @@ from bot.commands.route import Explainer, UsageError, parse_labels, render_text,
 from bot.commands.store_access import database_exists
 from bot.config import load_config
 from bot.escalation.targets import overrides_between
+from bot.muting import firing_pages
 from bot.oncall.rotation import DbOverride
 from bot.rules import ConfigError
 from bot.rules.mute import SilenceRule
 from bot.settings import Settings
 from bot.silences import SilenceService
-from bot.store import Store, StoreUnavailable, queries
+from bot.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 _HORIZON = timedelta(days=3650)  # past the last page of any policy
@@ -45,8 +46,11 @@ async def _runtime(settings: Settings, at: datetime) -> Runtime:
     try:
         await store.open()
         silences = await SilenceService(store).rules()
-        rows = await store.read(queries.firing_alerts)
-        firing = [(row.fingerprint, orjson.loads(row.labels)) for row, _r, _k in rows]
+        firing = [
+            (row.fingerprint, orjson.loads(row.labels))
+            async for rows in firing_pages(store, full=False)
+            for row in rows
+        ]
         overrides = await store.read(lambda s: overrides_between(s, at, at + _HORIZON))
         return Runtime(silences, firing, overrides)
     except StoreUnavailable as exc:

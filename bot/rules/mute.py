@@ -127,9 +127,36 @@ class Inhibitor:
         for rule in config.inhibit_rules:
             source, target = rule.sides()
             self.rules.append(_InhibitRule(source.compiled(), target.compiled(), tuple(rule.equal)))
+        self._journal: list[tuple[str, dict[str, str], bool]] | None = None
+
+    def is_source(self, labels: dict[str, str]) -> bool:
+        return any(matches_all(rule.source, labels) for rule in self.rules)
+
+    def begin_rebuild(self) -> None:
+        """Start refilling from the store page by page; what ingest observes meanwhile is
+        kept, so a source that resolves mid-read is not left muting its targets."""
+        self._journal = []
+
+    def abandon_rebuild(self) -> None:
+        self._journal = None
+
+    def finish_rebuild(self, sources: Iterable[tuple[str, dict[str, str]]]) -> bool:
+        """Replace the index with the stored firing sources plus what ingest observed
+        since `begin_rebuild`; True when the result differs from the index before."""
+        journal, self._journal = self._journal or [], None
+        before = [{key: set(fps) for key, fps in rule.firing.items() if fps} for rule in self.rules]
+        self.reset()
+        for fingerprint, labels in sources:
+            self.observe(fingerprint, labels, True)
+        for fingerprint, labels, firing in journal:
+            self.observe(fingerprint, labels, firing)
+        after = [{key: set(fps) for key, fps in rule.firing.items() if fps} for rule in self.rules]
+        return before != after
 
     def observe(self, fingerprint: str, labels: dict[str, str], firing: bool) -> bool:
         """Record a source alert's state; True when the index changed."""
+        if self._journal is not None:
+            self._journal.append((fingerprint, labels, firing))
         changed = False
         for rule in self.rules:
             if not matches_all(rule.source, labels):

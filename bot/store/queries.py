@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot.incidents.grouping import State
+from bot.store import tables
 from bot.store.tables import AlertRow, Incident, TimelineEvent
 
 
@@ -52,11 +55,34 @@ def parse_incident_ref(text: str) -> int:
     return int(cleaned)
 
 
-def firing_alerts(session: Session) -> Sequence[tuple[AlertRow, str, str]]:
-    """Firing alerts of open incidents, with their incident's route id and group key."""
+FIRING_PAGE = 2000
+
+
+def firing_page(
+    session: Session, after: tuple[int, str] | None = None, *, full: bool = True
+) -> Sequence[sa.Row[Any]]:
+    """One page of the firing alerts of open incidents, in (incident, fingerprint) order,
+    with their incident's route id and group key. A storm's 100,000 alerts are read a
+    page at a time, as plain rows: `full=False` reads only what inhibition needs."""
+    a, i = tables.alerts, tables.incidents
+    columns = [a.c.incident_id, a.c.fingerprint, a.c.labels]
+    if full:
+        columns += [
+            a.c.annotations,
+            a.c.starts_at,
+            a.c.ends_at,
+            a.c.generator_url,
+            a.c.source,
+            a.c.muted_by,
+            i.c.route_id,
+            i.c.group_key,
+        ]
     query = (
-        select(AlertRow, Incident.route_id, Incident.group_key)
-        .join(Incident, col(Incident.id) == col(AlertRow.incident_id))
-        .where(Incident.state != State.RESOLVED.value, AlertRow.status == "firing")
+        sa.select(*columns)
+        .join(i, i.c.id == a.c.incident_id)
+        .where(i.c.state != State.RESOLVED.value, a.c.status == "firing")
     )
-    return session.exec(query).all()
+    if after is not None:
+        query = query.where(sa.tuple_(a.c.incident_id, a.c.fingerprint) > sa.tuple_(*after))
+    ordered = query.order_by(a.c.incident_id, a.c.fingerprint).limit(FIRING_PAGE)
+    return session.execute(ordered).all()

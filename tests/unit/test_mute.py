@@ -191,3 +191,33 @@ def test_silence_is_named_before_maintenance_and_inhibition(tmp_path: Path) -> N
     muter = Muter(cfg, [s])
     mute = muter.mute("x", {"service": "backup"}, utc(2026, 11, 22, 1, 0))
     assert mute is not None and mute.ref == "silence:9"
+
+
+def test_a_rebuild_keeps_what_ingest_saw_while_the_store_was_read(tmp_path: Path) -> None:
+    muter = Muter(config(tmp_path, INHIBIT))
+    now = utc(2026, 1, 1)
+    inhibitor = muter.inhibitor
+    dc = {"alertname": "DatacenterDown", "datacenter": "fra", "severity": "page"}
+    warn = {"alertname": "DiskSlow", "datacenter": "fra", "severity": "warning"}
+    inhibitor.observe("dc", dc, True)
+    # The same stored sources again: nothing changed, so nothing needs re-muting.
+    inhibitor.begin_rebuild()
+    assert inhibitor.finish_rebuild([("dc", dc)]) is False
+    # The store still lists dc as firing, but ingest saw it resolve during the read
+    # (the live index changed then, so the rebuild itself changes nothing more).
+    inhibitor.begin_rebuild()
+    inhibitor.observe("dc", dc, False)
+    assert inhibitor.finish_rebuild([("dc", dc)]) is False
+    assert muter.mute("w", warn, now) is None
+    # A source only the store knows (another replica took it): the index changes.
+    inhibitor.begin_rebuild()
+    assert inhibitor.finish_rebuild([("dc", dc)]) is True
+    assert muter.mute("w", warn, now) is not None
+    inhibitor.observe("dc", dc, False)
+    # A read that fails leaves the index as ingest kept it.
+    inhibitor.observe("dc", dc, True)
+    inhibitor.begin_rebuild()
+    inhibitor.abandon_rebuild()
+    mute = muter.mute("w", warn, now)
+    assert mute is not None and mute.ref == "inhibited:dc"
+    assert inhibitor.is_source(dc) and not inhibitor.is_source(warn)

@@ -153,3 +153,45 @@ async def test_owner_is_reminded_before_expiry_and_when_unused(
         assert await bot.remind() == 2  # expiry notice, and still unused
         assert "expires at" in rb.console.getvalue()
         assert await bot.remind() == 0
+
+
+async def test_remute_and_inhibition_reload_read_the_store_page_by_page(
+    mute_config: Path, database_url: str
+) -> None:
+    """More firing alerts than one page: every one is re-muted, and a source alert
+    stored on the last page still inhibits after the index is rebuilt from the store."""
+    clock = Clock()
+    count = queries.FIRING_PAGE + 500
+    async with running_bot(mute_config, database_url, clock=clock) as rb:
+        bot = rb.bot
+        for start in range(0, count, 500):
+            await _post(
+                rb.url,
+                *(
+                    am_alert(alertname=f"Disk{i % 3}", host=f"h{i}", severity="critical")
+                    for i in range(start, min(start + 500, count))
+                ),
+            )
+        await _post(rb.url, am_alert(alertname="DatacenterDown", datacenter="fra"))
+        await bot.remute()
+        bot.muting.muter.inhibitor.reset()  # as a fresh replica would start
+        await bot.muting.load()
+        await _post(
+            rb.url, am_alert(alertname="Fan", datacenter="fra", severity="warning", host="x")
+        )
+        (fan,) = await bot.store.read(lambda s: queries.incident_alerts(s, 5))
+        assert str(fan.muted_by).startswith("inhibited:")
+
+        await bot.silences.add(
+            matchers=[Matcher.parse('severity="critical"')],
+            ends_at=clock.now + timedelta(hours=1),
+            owner="alice",
+            reason="storage migration",
+            created_by="alice",
+        )
+        assert await bot.remute() == count
+        muted = 0
+        for number in (1, 2, 3):
+            rows = await bot.store.read(lambda s, n=number: queries.incident_alerts(s, n))
+            muted += sum(1 for r in rows if str(r.muted_by).startswith("silence:"))
+        assert muted == count
