@@ -63,7 +63,12 @@ def _error(exc: ValidationError) -> PayloadError:
     first = exc.errors(include_url=False)[0]
     path = ""
     for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("", "[key]"):  # a label name itself is wrong: labels[""][key]
+            path += '[""]' if part == "" else part
+        else:
+            path += f".{part}" if path else str(part)
     where = path or "body"
     more = exc.error_count() - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""

@@ -78,6 +78,10 @@ def test_webhook_resolved_alert_keeps_its_end() -> None:
             b'{"version":"4","alerts":[{"status":"firing","labels":{"a":"1"},"startsAt":"2026-01-01T00:00:00Z","fingerprint":"xyz"}]}',
             "alerts[0].fingerprint:",
         ),
+        (
+            b'{"version":"4","alerts":[{"status":"firing","labels":{"":"x"},"startsAt":"2026-01-01T00:00:00Z"}]}',
+            'alerts[0].labels[""][key]: String should have at least 1 character',
+        ),
     ],
 )
 def test_webhook_errors_name_the_field(body: bytes, message: str) -> None:
