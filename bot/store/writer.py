@@ -170,8 +170,15 @@ class Writer:
         if self._observe is not None:
             self._observe(result, time.perf_counter() - started)
         # Every request of the batch gets the batch's plan; count metrics once, here.
-        for req in requests:
-            self._settle(req.future, result)
+        # One wake-up of the event loop for the whole batch, not one per request.
+        assert self._loop is not None
+
+        def settle_all() -> None:
+            for req in requests:
+                if not req.future.done():  # a client that went away: committed all the same
+                    req.future.set_result(result)
+
+        self._loop.call_soon_threadsafe(settle_all)
 
     def _job(self, job: _Job) -> None:
         try:
