@@ -21,6 +21,7 @@ from bot.rules.router import Router
 from bot.silences import SilenceService
 from bot.store import Store, queries
 from bot.store import silences as db
+from bot.store.paging import last_key
 
 log = logging.getLogger(__name__)
 EXPIRY_NOTICE = timedelta(hours=1)
@@ -29,14 +30,14 @@ UNUSED_NOTICE = timedelta(days=1)
 
 async def firing_pages(store: Store, *, full: bool) -> AsyncIterator[Sequence[Any]]:
     """Every firing alert of an open incident, one `queries.firing_page` at a time."""
-    after: tuple[int, str] | None = None
+    after: tuple[Any, ...] | None = None
     while True:
         rows = await store.read(partial(queries.firing_page, after=after, full=full))
         if rows:
             yield rows
         if len(rows) < queries.FIRING_PAGE:
             return
-        after = (rows[-1].incident_id, rows[-1].fingerprint)
+        after = last_key(rows, queries.FIRING_KEYS)
 
 
 class MuteRuntime:

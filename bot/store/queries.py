@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from bot.incidents.grouping import State
-from bot.store import tables
+from bot.store import paging, tables
 from bot.store.tables import AlertRow, Incident, TimelineEvent
 
 
@@ -56,6 +56,7 @@ def parse_incident_ref(text: str) -> int:
 
 
 FIRING_PAGE = 2000
+FIRING_KEYS = (tables.alerts.c.incident_id, tables.alerts.c.fingerprint)
 
 
 def firing_page(
@@ -82,7 +83,4 @@ def firing_page(
         .join(i, i.c.id == a.c.incident_id)
         .where(i.c.state != State.RESOLVED.value, a.c.status == "firing")
     )
-    if after is not None:
-        query = query.where(sa.tuple_(a.c.incident_id, a.c.fingerprint) > sa.tuple_(*after))
-    ordered = query.order_by(a.c.incident_id, a.c.fingerprint).limit(FIRING_PAGE)
-    return session.execute(ordered).all()
+    return paging.page(session, query, FIRING_KEYS, after, FIRING_PAGE)
