@@ -65,8 +65,10 @@ def _error(exc: ValidationError) -> PayloadError:
     for part in first["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("", "[key]"):  # a label name itself is wrong: labels[""][key]
-            path += '[""]' if part == "" else part
+        elif part == "":  # an empty label name: labels[""][key]
+            path += '[""]'
+        elif part == "[key]":
+            path += part
         else:
             path += f".{part}" if path else str(part)
     where = path or "body"

@@ -144,14 +144,17 @@ class Inhibitor:
         """Replace the index with the stored firing sources plus what ingest observed
         since `begin_rebuild`; True when the result differs from the index before."""
         journal, self._journal = self._journal or [], None
-        before = [{key: set(fps) for key, fps in rule.firing.items() if fps} for rule in self.rules]
+        before = self._sources()
         self.reset()
         for fingerprint, labels in sources:
             self.observe(fingerprint, labels, True)
         for fingerprint, labels, firing in journal:
             self.observe(fingerprint, labels, firing)
-        after = [{key: set(fps) for key, fps in rule.firing.items() if fps} for rule in self.rules]
-        return before != after
+        return self._sources() != before
+
+    def _sources(self) -> list[dict[tuple[str, ...], set[str]]]:
+        """Per rule, the fingerprints of firing sources under each `equal` key."""
+        return [{key: set(fps) for key, fps in rule.firing.items() if fps} for rule in self.rules]
 
     def observe(self, fingerprint: str, labels: dict[str, str], firing: bool) -> bool:
         """Record a source alert's state; True when the index changed."""

@@ -99,17 +99,22 @@ class Writer:
         await asyncio.to_thread(stop.done.wait)
 
     def _settle(
-        self, future: asyncio.Future[Any], result: Any = None, error: BaseException | None = None
+        self,
+        futures: list[asyncio.Future[Any]],
+        result: Any = None,
+        error: BaseException | None = None,
     ) -> None:
+        """Hand the outcome to the waiting requests: one wake-up of the loop for them all."""
         assert self._loop is not None
 
         def settle() -> None:
-            if future.done():
-                return  # the client went away; its data is committed all the same
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+            for future in futures:
+                if future.done():
+                    continue  # the client went away; its data is committed all the same
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
 
         self._loop.call_soon_threadsafe(settle)
 
@@ -165,26 +170,18 @@ class Writer:
                     self._ingest([req])
                 return
             log.warning("ingest of %d alerts failed: %s", len(items), exc)
-            self._settle(requests[0].future, error=_unavailable(exc))
+            self._settle([requests[0].future], error=_unavailable(exc))
             return
         if self._observe is not None:
             self._observe(result, time.perf_counter() - started)
         # Every request of the batch gets the batch's plan; count metrics once, here.
-        # One wake-up of the event loop for the whole batch, not one per request.
-        assert self._loop is not None
-
-        def settle_all() -> None:
-            for req in requests:
-                if not req.future.done():  # a client that went away: committed all the same
-                    req.future.set_result(result)
-
-        self._loop.call_soon_threadsafe(settle_all)
+        self._settle([req.future for req in requests], result)
 
     def _job(self, job: _Job) -> None:
         try:
             with self._engine.begin() as conn:
                 result = job.fn(conn)
         except Exception as exc:
-            self._settle(job.future, error=_unavailable(exc))
+            self._settle([job.future], error=_unavailable(exc))
             return
-        self._settle(job.future, result)
+        self._settle([job.future], result)
