@@ -155,14 +155,22 @@ def _expire(conn: Connection, run: RunView, now: datetime) -> Decision:
     return _commit(conn, now, Decision(False, text, run, audit=(event,)))
 
 
-def approve(
-    conn: Connection, *, run_id: int, user: str, now: datetime, rules: RulesConfig
-) -> Decision:
+def _requested(conn: Connection, run_id: int) -> RunView | Decision:
+    """The run while it still awaits approval; otherwise the refusal that says why not."""
     run = load(conn, run_id)
     if run is None:
         return Decision(False, f"no run #{run_id}")
     if run.state != "requested":
         return Decision(False, f"run #{run_id} is {run.state}", run)
+    return run
+
+
+def approve(
+    conn: Connection, *, run_id: int, user: str, now: datetime, rules: RulesConfig
+) -> Decision:
+    run = _requested(conn, run_id)
+    if isinstance(run, Decision):
+        return run
     if run.expires_at is not None and now >= run.expires_at:
         return _expire(conn, run, now)
     refusal = approval_refusal(
@@ -195,11 +203,9 @@ def deny(
     conn: Connection, *, run_id: int, user: str, reason: str, now: datetime, rules: RulesConfig
 ) -> Decision:
     """The requester may withdraw; otherwise only someone who could approve may deny."""
-    run = load(conn, run_id)
-    if run is None:
-        return Decision(False, f"no run #{run_id}")
-    if run.state != "requested":
-        return Decision(False, f"run #{run_id} is {run.state}", run)
+    run = _requested(conn, run_id)
+    if isinstance(run, Decision):
+        return run
     oncall = oncall_now(conn, rules, now)
     if user != run.requested_by and not allowed_by(run.spec.approvers, user, rules, oncall):
         return Decision(False, f"{user} may not deny this action", run)
