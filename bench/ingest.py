@@ -48,8 +48,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
+from _http import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
@@ -358,17 +358,6 @@ def _cpu_self() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> str:
-    try:
-        async with session.post(url, data=body) as resp:
-            await resp.read()
-            return str(resp.status)
-    except TimeoutError:
-        return "timeout"
-    except aiohttp.ClientError as exc:
-        return type(exc).__name__
-
-
 class _Recorder:
     def __init__(self) -> None:
         self.latencies = array("d")
@@ -392,7 +381,7 @@ class _Recorder:
 
 
 async def _closed(
-    spec: WorkerSpec, session: aiohttp.ClientSession, payloads: Payloads, start_at: float
+    spec: WorkerSpec, client: Client, payloads: Payloads, start_at: float
 ) -> _Recorder:
     """`concurrency` senders, each posting as soon as its previous answer arrived."""
     rec = _Recorder()
@@ -410,7 +399,7 @@ async def _closed(
                 remaining[0] -= 1
             body = payloads.next_body()
             started = time.monotonic()
-            status = await _post(session, spec.url, body)
+            status = await client.post(body)
             rec.add(status, time.monotonic() - started)
 
     await asyncio.gather(*(sender() for _ in range(spec.concurrency)))
@@ -431,9 +420,7 @@ def _schedule(spec: WorkerSpec, start_at: float) -> Iterator[tuple[float, bool]]
         t += phase.seconds
 
 
-async def _open(
-    spec: WorkerSpec, session: aiohttp.ClientSession, payloads: Payloads, start_at: float
-) -> _Recorder:
+async def _open(spec: WorkerSpec, client: Client, payloads: Payloads, start_at: float) -> _Recorder:
     """Open loop: each request starts at its scheduled time whatever the answers do, and
     its latency counts from that time (queueing in the generator or the bot included)."""
     rec = _Recorder()
@@ -447,7 +434,7 @@ async def _open(
 
     async def one(at: float, measured: bool) -> None:
         lag = time.monotonic() - at
-        status = await _post(session, spec.url, payloads.next_body())
+        status = await client.post(payloads.next_body())
         if measured:
             rec.add(status, time.monotonic() - at)
             rec.lags.append(lag)
@@ -479,22 +466,21 @@ def _first_measured(spec: WorkerSpec) -> int:
 async def _worker(spec: WorkerSpec, conn: Connection) -> WorkerResult:
     payloads = Payloads(spec.index, spec.seed, only_new=spec.only_new)
     limit = spec.connections if spec.mode == "open" else spec.concurrency
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
     headers = {
         "Authorization": f"Bearer {TOKEN}",
         "Content-Type": "application/json",
         "User-Agent": "Alertmanager/0.25.0",
     }
-    timeout = aiohttp.ClientTimeout(total=spec.timeout)
-    async with aiohttp.ClientSession(
-        connector=connector, headers=headers, timeout=timeout
-    ) as session:
+    client = Client(spec.url, headers, limit, spec.timeout)
+    try:
         conn.send("ready")
         start_at = float(conn.recv())  # blocks the loop on purpose: nothing runs yet
         if spec.mode == "open":
-            rec = await _open(spec, session, payloads, start_at)
+            rec = await _open(spec, client, payloads, start_at)
         else:
-            rec = await _closed(spec, session, payloads, start_at)
+            rec = await _closed(spec, client, payloads, start_at)
+    finally:
+        client.close()
     cpu_end = rec.cpu_end if rec.cpu_end is not None else _cpu_self()
     return WorkerResult(
         latencies=rec.latencies.tobytes(),
