@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -95,9 +96,10 @@ class Pagerbot:
         if not alerts:
             return None
         mutes = self.muting.evaluate(alerts, self.clock())
+        for source, count in Counter(alert.source for alert in alerts).items():
+            self.metrics.alerts_received.labels(source).inc(count)
         items = []
         for alert, mute in zip(alerts, mutes, strict=True):
-            self.metrics.alerts_received.labels(alert.source).inc()
             for route in self.router.route(alert.labels):
                 items.append(Item(alert, route.group_key(alert.labels), route, mute))
         return await self._store(items)

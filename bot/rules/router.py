@@ -7,6 +7,7 @@ itself; children inherit what they leave unset; `defaults` is the root.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,8 +37,9 @@ class RouteDecision:
 
     def group_key(self, labels: dict[str, str]) -> str:
         """Stable for the group's life: the route plus its group_by values, like Alertmanager."""
-        pairs = sorted(self.group_labels(labels).items())
-        return self.route_id + ":{" + ",".join(f'{k}="{_quote(v)}"' for k, v in pairs) + "}"
+        names = sorted(labels) if self.group_by == (ALL_LABELS,) else _sorted(self.group_by)
+        get = labels.get
+        return self.route_id + ":{" + ",".join([f'{k}="{_quote(get(k, ""))}"' for k in names]) + "}"
 
     def severity(self, labels: dict[str, str]) -> str:
         raw = labels.get("severity", "")
@@ -45,8 +47,15 @@ class RouteDecision:
         return mapped or raw or "unknown"
 
 
+@functools.cache
+def _sorted(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(names)))
+
+
 def _quote(value: str) -> str:
     # Printable and NUL-free: PostgreSQL text cannot hold NUL, and keys show up in logs.
+    if "\\" not in value and '"' not in value and "\n" not in value and "\x00" not in value:
+        return value  # the common case, without four scans and copies
     return (
         value.replace("\\", "\\\\")
         .replace('"', '\\"')

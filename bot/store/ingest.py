@@ -18,6 +18,10 @@ from bot.incidents.grouping import AlertState, IncidentState, Item, Plan, State,
 from bot.ingest.alert import AlertStatus
 from bot.store.sql import Sql, chunks, enqueue_updates
 
+# Lookups rather than enum calls: this runs for every row a batch loads.
+_STATES = {state.value: state for state in State}
+_STATUSES = {status.value: status for status in AlertStatus}
+
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -33,7 +37,7 @@ def _incident_state(sql: Sql, row: Any) -> IncidentState:
     return IncidentState(
         id=row[0],
         group_key=row[1],
-        state=State(row[2]),
+        state=_STATES[row[2]],
         firing_count=row[3],
         alert_count=row[4],
         flap_count=row[5],
@@ -89,7 +93,7 @@ def _load(sql: Sql, items: list[Item]) -> tuple[dict[str, IncidentState], list[A
         AlertState(
             by_id[r[0]],
             r[1],
-            AlertStatus(r[2]),
+            _STATUSES[r[2]],
             sql.parse_ts(r[3]),  # type: ignore[arg-type]
             sql.parse_ts(r[4]),
             r[5],

@@ -26,8 +26,9 @@ class Sql:
         """Encode as SQLAlchemy's DateTime does, so SQLModel reads what we write."""
         if value is None:
             return None
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        return naive.strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else naive
+        naive = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+        # SQLAlchemy's SQLite format is exactly isoformat's, at a fraction of strftime's cost.
+        return naive.isoformat(" ", "microseconds") if self.sqlite else naive
 
     def parse_ts(self, value: Any) -> datetime | None:
         if value is None:
