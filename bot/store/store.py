@@ -82,9 +82,10 @@ class Store:
         letting Alertmanager cancel at 10 s; if it commits later, the sender's retry is
         a duplicate and changes nothing.
         """
-        pending = asyncio.ensure_future(self._require_writer().ingest(items))
+        committed = self._require_writer().ingest(items)
         try:
-            return await asyncio.wait_for(asyncio.shield(pending), self.ingest_timeout)
+            async with asyncio.timeout(self.ingest_timeout):
+                return await committed
         except TimeoutError:
             raise StoreUnavailable(
                 f"commit took longer than {self.ingest_timeout:.0f}s; retry"

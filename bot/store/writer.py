@@ -74,12 +74,14 @@ class Writer:
         self._loop = asyncio.get_running_loop()
         self._thread.start()
 
-    async def ingest(self, items: list[Item]) -> Plan:
+    def ingest(self, items: list[Item]) -> asyncio.Future[Plan]:
+        """Queue the alerts; the future is settled after their commit. Cancelling it only
+        stops the waiting: what is queued is committed all the same."""
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[Plan] = self._loop.create_future()
         self._queue.put(_Ingest(items, future))
-        return await future
+        return future
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in its own write transaction on the writer thread."""

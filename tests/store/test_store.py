@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 import pytest
@@ -23,7 +25,7 @@ from bot.store import Store, queries
 from bot.store.engine import MIGRATIONS, create_engine
 from bot.store.ingest import _allocate
 from bot.store.tables import metadata
-from tests.helpers import PG_ADMIN_URL, Clock
+from tests.helpers import PG_ADMIN_URL, Clock, eventually
 
 
 def make_alert(
@@ -260,3 +262,47 @@ async def test_close_waits_for_a_read_whose_caller_went_away(postgres_url: str) 
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
         ).fetchone()
     assert left == (0,)
+
+
+class _Blocker(Protocol):
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _hold_write_lock(url: str) -> _Blocker:
+    """Another client holding what the writer needs: SQLite's write lock, or the row
+    that numbers incidents on PostgreSQL."""
+    if url.startswith("sqlite"):
+        lite = sqlite3.connect(url.removeprefix("sqlite:///"))
+        lite.execute("BEGIN IMMEDIATE")
+        return lite
+    pg = psycopg.connect(url)
+    pg.execute("SELECT * FROM counters FOR UPDATE")
+    return pg
+
+
+async def test_a_commit_slower_than_the_timeout_answers_unavailable_and_still_lands(
+    database_url: str, router: Router
+) -> None:
+    """The sender is told to retry (503) before its own timeout, and nothing it sent is
+    lost: the queued alerts are committed once the database lets the writer through."""
+    from bot.store import StoreUnavailable
+
+    store = Store(database_url)
+    await store.open()
+    blocker = _hold_write_lock(database_url)
+    try:
+        store.ingest_timeout = 0.3
+        with pytest.raises(StoreUnavailable, match="longer than"):
+            await store.ingest(items(router, make_alert("Slow", pod="a")))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    try:
+        landed = await eventually(lambda: store.read(lambda s: queries.incident(s, 1)), within=20)
+        assert (landed.title, landed.alert_count) == ("Slow", 1)
+        # The retry the sender makes is a duplicate: it changes nothing.
+        retry = await store.ingest(items(router, make_alert("Slow", pod="a")))
+        assert retry.verdicts == [Verdict.DUPLICATE]
+    finally:
+        await store.close()
