@@ -81,7 +81,12 @@ class Matcher:
 
 
 def matches_all(matchers: tuple[Matcher, ...], labels: Mapping[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
+    # A plain loop: every route and mute decision runs this, and all() over a generator
+    # costs a third more.
+    for matcher in matchers:  # noqa: SIM110
+        if not matcher.matches(labels):
+            return False
+    return True
 
 
 def render(matchers: tuple[Matcher, ...]) -> str:

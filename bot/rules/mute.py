@@ -226,10 +226,11 @@ class SilenceIndex:
                 self.scan.extend(s for _, s in members)
 
     def match(self, labels: dict[str, str], now: datetime) -> SilenceRule | None:
-        for pair in labels.items():
-            for silence in self.by_pair.get(pair, ()):
-                if silence.active(now) and matches_all(silence.matchers, labels):
-                    return silence
+        if self.by_pair:
+            for pair in labels.items():
+                for silence in self.by_pair.get(pair, ()):
+                    if silence.active(now) and matches_all(silence.matchers, labels):
+                        return silence
         for name, (joined, members) in self.by_regex.items():
             if joined.fullmatch(labels.get(name, "")) is None:
                 continue
