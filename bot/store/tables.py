@@ -123,6 +123,18 @@ class OutboxEntry(SQLModel, table=True):
     """Pending chat deliveries, written in the transaction that caused them."""
 
     __tablename__ = "outbox"
+    # Pending entries of an incident, found without reading its delivered history: a
+    # day-long storm leaves thousands of done rows on one incident, and every claim and
+    # every webhook's enqueue asks for its pending ones.
+    __table_args__ = (
+        sa.Index(
+            "ix_outbox_pending",
+            "incident_id",
+            "id",
+            sqlite_where=sa.text("done_at IS NULL"),
+            postgresql_where=sa.text("done_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id", index=True)

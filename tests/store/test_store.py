@@ -8,7 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -306,3 +306,51 @@ async def test_a_commit_slower_than_the_timeout_answers_unavailable_and_still_la
         assert retry.verdicts == [Verdict.DUPLICATE]
     finally:
         await store.close()
+
+
+async def test_pending_outbox_lookups_skip_the_delivered_history(sqlite_url: str) -> None:
+    """A long storm leaves thousands of delivered entries on one incident; finding its
+    pending ones (every claim, every webhook's enqueue) must not read them all."""
+    from bot.store import outbox
+    from bot.store.sql import Sql, enqueue_updates
+
+    store = Store(sqlite_url)
+    await store.open()
+    await store.close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as lite:
+        lite.execute(
+            "INSERT INTO incidents (id, group_key, route_id, title, severity, state, "
+            "group_labels, created_at, updated_at, flap_count, firing_count, alert_count, "
+            "muted_count, notify_only) VALUES (1, 'k', 'r', 'Storm', 'critical', 'triggered', "
+            "'{}', '2026-11-20 11:00:00.000000', '2026-11-20 11:00:00.000000', 0, 0, 0, 0, 0)"
+        )
+        lite.executemany(
+            "INSERT INTO outbox (incident_id, kind, created_at, due_at, attempts, done_at) "
+            "VALUES (1, 'update', ?, ?, 1, ?)",
+            [("2026-11-20 11:00:00.000000",) * 3] * 5000
+            + [("2026-11-20 11:00:00.000000", "2026-11-20 11:00:00.000000", None)],
+        )
+    engine = create_engine(sqlite_url, writer=True)
+    seen: list[tuple[str, Any]] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if statement.lstrip().startswith("SELECT") and "done_at IS NULL" in statement:
+            seen.append((statement, params))
+
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with engine.begin() as conn:
+        (delivery,) = outbox.claim(conn, now)
+        assert delivery.incident.title == "Storm"
+        sql = Sql(conn)
+        enqueue_updates(sql, [1], sql.ts(now))
+    engine.dispose()
+    assert len(seen) >= 2
+    with sqlite3.connect(path) as lite:
+        for statement, params in seen:
+            plan = [row[3] for row in lite.execute("EXPLAIN QUERY PLAN " + statement, params)]
+            by_incident = [step for step in plan if "incident_id=?" in step and "outbox" in step]
+            by_incident += [step for step in plan if "earlier" in step]
+            assert by_incident, plan
+            assert all("ix_outbox_pending" in step for step in by_incident), plan
