@@ -25,7 +25,7 @@ from bot.ingest import Alert, AlertStatus
 from bot.metrics import Metrics
 from bot.muting import MuteRuntime
 from bot.notify import ConsoleNotifier, Notifier
-from bot.notify.dispatcher import Dispatcher
+from bot.notify.dispatcher import COALESCE_SECONDS, Dispatcher
 from bot.reload import config_fingerprint
 from bot.remediation import Remediation
 from bot.reports.exporter import ReportExporter
@@ -166,9 +166,11 @@ class Pagerbot:
         return min(1.0, max(0.02, (self._next_due - self.clock()).total_seconds()))
 
     async def _escalation_loop(self) -> None:
-        """Ticks every second, and at once when an incident opens."""
+        """Ticks every second, and within 50 ms when an incident opens (so that a storm's
+        openings share a tick: each tick is a write transaction)."""
         while True:
-            await self._escalate_soon.wait(self._until_next_due())
+            if await self._escalate_soon.wait(self._until_next_due()):
+                await asyncio.sleep(COALESCE_SECONDS)
             if not self.store.is_open:
                 continue
             try:
