@@ -728,12 +728,14 @@ def wait_quiet(max_busy: float, within: float) -> float:
             return busy
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+def machine_busy() -> tuple[float, float, float]:
+    """(busy, total, steal) jiffies of all CPUs, from /proc/stat. Steal is time the
+    hypervisor gave to other guests: on a shared host it makes runs noisy, so it is
+    counted apart from what ran here."""
     parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = parts[3] + parts[4]
+    idle, steal = parts[3] + parts[4], parts[7]
     total = sum(parts[:8])
-    return total - idle, total
+    return total - idle - steal, total, steal
 
 
 # ---------------------------------------------------------------------------- runs
@@ -753,6 +755,7 @@ class LoadResult:
     bot_sys: float  # seconds, system (kernel: sockets, fsync)
     db_cpu: float  # seconds, PostgreSQL server processes (SQLite runs inside the bot)
     machine_busy: float  # fraction of all cores
+    steal: float  # fraction of all cores taken by the hypervisor for other guests
     mix: dict[str, int]
     metrics: dict[str, float]
 
@@ -869,7 +872,8 @@ def run_load(
         mix.update(r.mix)
     latencies.sort()
     lags.sort()
-    busy = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
+    jiffies = max(1, busy1[1] - busy0[1])
+    busy, steal = (busy1[0] - busy0[0]) / jiffies, (busy1[2] - busy0[2]) / jiffies
     last_done = max((r.last_done for r in results), default=t1)
     return LoadResult(
         seconds=t1 - t0,
@@ -884,6 +888,7 @@ def run_load(
         bot_sys=cpu1[1] - cpu0[1],
         db_cpu=pg1 - pg0,
         machine_busy=busy,
+        steal=steal,
         mix=dict(mix),
         metrics=_diff(bot.metrics(), before_metrics),
     )
@@ -998,6 +1003,7 @@ def load_row(backend: str, scenario: str, res: LoadResult, **extra: Any) -> Row:
         "db_cpu_pct": 100 * res.db_cpu / seconds,
         "other_cpu_pct": 100 * res.machine_busy * NCPU
         - 100 * (res.bot_cpu + res.gen_cpu + res.db_cpu) / seconds,
+        "steal_pct": 100 * res.steal * NCPU,
         "gen_lag_p99_ms": percentile(res.lags, 99) * 1000 if res.lags else float("nan"),
         "batch_alerts_avg": metrics.get("pagerbot_store_batch_alerts_sum", 0.0) / batches
         if batches
@@ -1028,7 +1034,7 @@ def progress(row: Row) -> None:
         f"[{row.backend}] {row.scenario}: {v['alerts_per_s']:,.0f} alerts/s, p50 "
         f"{v['p50_ms']:.1f} ms, p99 {v['p99_ms']:.1f} ms, non-200 {v['errors']}; CPU bot "
         f"{v['bot_cpu_pct']:.0f}%, generator {v['gen_cpu_pct']:.0f}%, other "
-        f"{v['other_cpu_pct']:.0f}%{tail}",
+        f"{v['other_cpu_pct']:.0f}%, steal {v['steal_pct']:.0f}%{tail}",
         flush=True,
     )
 
@@ -1055,7 +1061,7 @@ def print_load_table(rows: list[Row]) -> None:
     print()
     head = (
         f"{'backend':<9}{'scenario':<18}{'bot CPU':>8}{'(sys)':>6}{'PG CPU':>7}{'gen CPU':>8}"
-        f"{'machine':>8}{'other':>7}"
+        f"{'machine':>8}{'other':>7}{'steal':>7}"
         f"{'gen lag':>9}{'mean':>9}{'(srv)':>8}{'batch':>7}{'commit':>7}{'opened':>7}{'chat':>6}"
         "  verdicts"
     )
@@ -1068,6 +1074,7 @@ def print_load_table(rows: list[Row]) -> None:
         print(
             f"{row.backend:<9}{row.scenario:<18}{v['bot_cpu_pct']:>7.0f}%{v['bot_sys_pct']:>5.0f}%"
             f"{v['db_cpu_pct']:>6.0f}%{v['gen_cpu_pct']:>7.0f}%{v['machine_busy_pct']:>7.0f}%{v['other_cpu_pct']:>6.0f}%"
+            f"{v['steal_pct']:>6.0f}%"
             f"{'-' if lag != lag else f'{lag:.1f}':>9}{v['client_mean_ms']:>9.1f}"
             f"{v['server_mean_ms']:>8.1f}{v['batch_alerts_avg']:>7.0f}"
             f"{v['commit_ms_avg']:>7.1f}{v['incidents_opened']:>7}{v['chat_deliveries']:>6}  "
@@ -1076,9 +1083,11 @@ def print_load_table(rows: list[Row]) -> None:
     print(
         f"CPU in % of one core ({NCPU} cores = {NCPU * 100}%): the bot process (its kernel "
         "share), PostgreSQL's server processes, all load-generator processes, the whole "
-        "machine, and the rest\n(other programs, kernel work charged to no process: near 0 "
-        "in a clean run). gen lag: p99 of how late the generator started a scheduled request "
-        "(open loop;\nhigh = generator-bound). mean: mean latency seen by the generator, and "
+        "machine, the rest\n(other programs, kernel work charged to no process: near 0 "
+        "in a clean run), and steal (CPU the hypervisor gave to other guests: a run with "
+        "much steal measures low). gen lag: p99 of how late the generator started a "
+        "scheduled request (open loop;\nhigh = generator-bound). mean: mean latency seen by "
+        "the generator, and "
         "(srv) by the bot's own metric, which starts at its handler: the gap is queueing before "
         "the handler.\nbatch: alerts per group commit; commit: ms per "
         "batch (plan + write + commit); opened: incidents opened; "
