@@ -39,6 +39,7 @@ from bot.web.server import build_web_app
 
 log = logging.getLogger(__name__)
 _STORE_RETRY_SECONDS = 2.0
+_JOB_DRAIN_SECONDS = 10.0  # at stop, periodic work running then may finish this long
 
 
 class Pagerbot:
@@ -77,6 +78,7 @@ class Pagerbot:
         self._escalate_soon = Wakeup()
         self._next_due: datetime | None = None
         self._escalator: asyncio.Task[None] | None = None
+        self._jobs_running: set[asyncio.Task[object]] = set()
         self.remediation = Remediation(self.store, lambda: self.config, wake=self.dispatcher.wake)
 
     def _slack_id(self, name: str) -> str | None:
@@ -222,12 +224,17 @@ class Pagerbot:
         async def run() -> None:
             if not self.store.is_open:
                 return
+            task = asyncio.current_task()
+            if task is not None:
+                self._jobs_running.add(task)
             try:
                 await job()
             except StoreUnavailable as exc:
                 log.warning("%s skipped: %s", job.__name__, exc)
             except Exception:
                 log.exception("%s failed", job.__name__)
+            finally:
+                self._jobs_running.discard(task)
 
         run.__name__ = job.__name__
         return run
@@ -249,6 +256,11 @@ class Pagerbot:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._opener
         if self.scheduler.running:
+            # Start nothing new, let what runs finish (its scheduler would cancel it
+            # halfway and log the cancellation as a failure), then stop.
+            self.scheduler.pause()
+            if self._jobs_running:
+                await asyncio.wait(set(self._jobs_running), timeout=_JOB_DRAIN_SECONDS)
             self.scheduler.shutdown(wait=False)
         if self._escalator is not None:
             self._escalator.cancel()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 
 from bot.notify import ConsoleNotifier, EventView, IncidentView
 from bot.store import queries
@@ -153,3 +156,22 @@ async def test_failed_delivery_is_retried_and_delivered_once(
         assert chat.calls == ["INC-1", "INC-1"]
         assert chat.console.getvalue().count("[INC-1]") == 1
         assert "Incident opened" in chat.console.getvalue()
+
+
+async def test_stopping_lets_running_periodic_work_finish(
+    config_dir: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop (SIGTERM) that lands during periodic work lets it finish instead of
+    cancelling it halfway with an error in the log."""
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow_job() -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    async with running_bot(config_dir, sqlite_url) as rb:
+        rb.bot.scheduler.add_job(rb.bot._guard(slow_job), "date", id="slow_job")
+        await asyncio.wait_for(started.wait(), 5)
+    assert finished.is_set()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
