@@ -25,7 +25,7 @@ from bot.ingest import Alert, AlertStatus
 from bot.metrics import Metrics
 from bot.muting import MuteRuntime
 from bot.notify import ConsoleNotifier, Notifier
-from bot.notify.dispatcher import COALESCE_SECONDS, Dispatcher
+from bot.notify.dispatcher import Dispatcher
 from bot.reload import config_fingerprint
 from bot.remediation import Remediation
 from bot.reports.exporter import ReportExporter
@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.silences import SilenceService
 from bot.store import Store, StoreUnavailable, queries, utcnow
 from bot.store.writer import Clock
-from bot.wakeup import Wakeup
+from bot.wakeup import SETTLE_SECONDS, Wakeup
 from bot.web.server import build_web_app
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Pagerbot:
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._opener: asyncio.Task[None] | None = None
-        self._escalate_soon = Wakeup()
+        self._escalate_soon = Wakeup(settle=SETTLE_SECONDS)  # openings share a tick
         self._next_due: datetime | None = None
         self._escalator: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()
@@ -171,8 +171,7 @@ class Pagerbot:
         """Ticks every second, and within 50 ms when an incident opens (so that a storm's
         openings share a tick: each tick is a write transaction)."""
         while True:
-            if await self._escalate_soon.wait(self._until_next_due()):
-                await asyncio.sleep(COALESCE_SECONDS)
+            await self._escalate_soon.wait(self._until_next_due())
             if not self.store.is_open:
                 continue
             try:

@@ -15,13 +15,10 @@ from bot.notify.base import DeliveryError, Details, Notifier, OutboxSink, Person
 from bot.notify.details import describe
 from bot.store import Store, StoreUnavailable
 from bot.store import outbox as ob
-from bot.wakeup import Wakeup
+from bot.wakeup import SETTLE_SECONDS, Wakeup
 
 log = logging.getLogger(__name__)
 _POLL_SECONDS = 1.0
-# After a poke, wait this long so that the changes of many webhooks share one claim (a
-# claim is a write transaction; one per webhook cost more CPU than the webhook itself).
-COALESCE_SECONDS = 0.05
 # At ~1 message/s per channel and two messages per delivery (update + thread reply),
 # 8 claimed entries per channel finish well inside the 60 s lease.
 PER_CHANNEL = 8
@@ -44,7 +41,8 @@ class Dispatcher:
         self._config = config
         self._public_url = public_url
         self._per_channel = per_channel
-        self._wake = Wakeup()
+        # A claim is a write transaction: one per webhook cost more than the webhook.
+        self._wake = Wakeup(settle=SETTLE_SECONDS)
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
 
@@ -67,8 +65,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while True:
-            if await self._wake.wait(_POLL_SECONDS):
-                await asyncio.sleep(COALESCE_SECONDS)
+            await self._wake.wait(_POLL_SECONDS)
             try:
                 if await self.deliver_due():
                     self.wake()  # what came meanwhile goes in the next round, after the pause

@@ -30,3 +30,18 @@ async def test_poke_and_poll() -> None:
     wake.set()
     assert await wake.wait(5) is True
     assert await wake.wait(0.01) is False  # the poke was consumed
+
+
+async def test_pokes_during_the_settle_fold_into_one_next_wake() -> None:
+    """With a settle time, pokes that come while a woken loop waits are not lost, and
+    however many there were, they wake it once."""
+    wake = Wakeup(settle=0.3)
+    wake.set()
+    first = asyncio.create_task(wake.wait(30))
+    await asyncio.sleep(0)  # it took the poke and is settling
+    wake.set()
+    wake.set()
+    assert not first.done()
+    assert await first is True
+    assert await wake.wait(0.01) is True  # both later pokes: one wake-up
+    assert await wake.wait(0.01) is False
