@@ -85,17 +85,44 @@ def block_action(
     else:
         action |= {"type": "button", "value": value or ""}
     return {
-        "type": "block_actions",
-        "team": {"id": "T0", "domain": "standin"},
-        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0"},
-        "api_app_id": "A1",
-        "token": "deprecated-verification-token",
+        **_interaction("block_actions", user_id, trigger_id),
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id},
-        "trigger_id": trigger_id or new_trigger(),
         "channel": {"id": channel_id, "name": "payments"},
         "message": {"type": "message", "ts": message_ts, "text": "incident"},
         "response_url": response_url,
         "actions": [action],
+    }
+
+
+def view_submission(
+    callback_id: str,
+    *,
+    user_id: str,
+    private_metadata: str,
+    values: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """A modal's submission as Slack sends it: `values` by block id, then action id."""
+    return {
+        **_interaction("view_submission", user_id, None),
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": private_metadata,
+            "state": {"values": values},
+        },
+    }
+
+
+def _interaction(kind: str, user_id: str, trigger_id: str | None) -> dict[str, Any]:
+    """What every interaction payload carries, whatever its kind."""
+    return {
+        "type": kind,
+        "team": {"id": "T0", "domain": "standin"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0"},
+        "api_app_id": "A1",
+        "token": "deprecated-verification-token",
+        "trigger_id": trigger_id or new_trigger(),
     }
 
 

@@ -12,7 +12,7 @@ import aiohttp
 
 from bot.remediation.audit import trail
 from bot.remediation.slack import DENY_VIEW
-from tests.chat.signing import interaction_body
+from tests.chat.signing import interaction_body, view_submission
 from tests.chat.slack_bot import ALICE, BOB, STRANGER, checkout_down, slack_bot
 from tests.chat.standin import SlackStandin
 from tests.helpers import Clock, RunningBot, eventually
@@ -184,23 +184,9 @@ async def test_deny_button_asks_why_and_records_the_reason(
 
 
 def _deny_submission(user: str, run_id: str, reason: str) -> dict[str, Any]:
-    """A view_submission as Slack sends it when the deny dialog is submitted."""
+    """The deny dialog, submitted."""
     values = {"reason": {"reason": {"type": "plain_text_input", "value": reason}}}
-    return {
-        "type": "view_submission",
-        "team": {"id": "T0", "domain": "standin"},
-        "user": {"id": user, "username": user.lower(), "team_id": "T0"},
-        "api_app_id": "A1",
-        "token": "deprecated-verification-token",
-        "trigger_id": "T-submit",
-        "view": {
-            "id": "V1",
-            "type": "modal",
-            "callback_id": DENY_VIEW,
-            "private_metadata": run_id,
-            "state": {"values": values},
-        },
-    }
+    return view_submission(DENY_VIEW, user_id=user, private_metadata=run_id, values=values)
 
 
 async def test_incident_run_command_shows_the_same_confirmation(
