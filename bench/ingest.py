@@ -611,19 +611,45 @@ class Bot:
             time.sleep(0.1)
         raise RuntimeError(f"pagerbot not ready within {within:.0f}s; see {self.log}")
 
+    def _tree(self) -> list[int]:
+        """The bot and its descendants (the ingest process and its fork server)."""
+        pids, i = [self.pid], 0
+        while i < len(pids):
+            try:
+                children = Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split()
+            except OSError:
+                children = []
+            pids.extend(int(c) for c in children)
+            i += 1
+        return pids
+
     def cpu_seconds(self) -> tuple[float, float]:
-        """(utime, stime) of the whole bot process (all its threads), in seconds."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+        """(utime, stime) of the bot and its processes (all their threads), in seconds;
+        children that ended count through cutime/cstime."""
+        user = system = 0.0
+        for pid in self._tree():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            user += (int(fields[11]) + int(fields[13])) / CLK_TCK
+            system += (int(fields[12]) + int(fields[14])) / CLK_TCK
+        return user, system
 
     def memory(self) -> dict[str, float]:
-        """VmRSS (now) and VmHWM (peak) in MB."""
-        out: dict[str, float] = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
+        """VmRSS (now) and VmHWM (peak) in MB, summed over the bot's processes (the sum of
+        peaks: an upper bound, as the peaks need not coincide)."""
+        out: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+        for pid in self._tree():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in out:
+                    out[key] += int(value.split()[0]) / 1024
         return out
 
     def uptime(self) -> float:
