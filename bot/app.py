@@ -58,7 +58,12 @@ class Pagerbot:
         self.clock = clock
         self.metrics = Metrics()
         self.metrics.config_reload_success.set(1)
-        self.store = Store(settings.database_url, clock=clock, observe=self.metrics.observe_batch)
+        self.store = Store(
+            settings.database_url,
+            clock=clock,
+            observe=self.metrics.observe_batch,
+            ingest_process=settings.ingest_process,
+        )
         self.reports = ReportExporter(self.metrics.registry, self.store, lambda: self.config, clock)
         am = AlertmanagerClient(settings.alertmanager_url) if settings.alertmanager_url else None
         self.silences = SilenceService(self.store, am)

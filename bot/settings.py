@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     # A 10,000-alert Alertmanager group is ~4.4 MB; a 413 makes it retry that group forever.
     max_body_bytes: int = 64 * MiB
     log_level: str = "INFO"
+    ingest_process: bool = Field(
+        default=True,
+        description="plan and write group commits in a second process (a second core); "
+        "false keeps them on the writer thread",
+    )
     config_poll_seconds: float = Field(
         default=2.0,
         description="how often rules/ and runbooks/ are checked for edits; 0 = only on SIGHUP",

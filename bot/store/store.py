@@ -16,7 +16,9 @@ from sqlmodel import Session
 
 from bot.incidents.grouping import Item, Plan
 from bot.store.engine import create_engine, is_sqlite, migrate
-from bot.store.writer import BatchObserver, Clock, StoreUnavailable, Writer
+from bot.store.errors import StoreUnavailable
+from bot.store.ingest_process import IngestProcess
+from bot.store.writer import BatchObserver, Clock, Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -28,11 +30,18 @@ def utcnow() -> datetime:
 
 class Store:
     def __init__(
-        self, url: str, *, clock: Clock = utcnow, observe: BatchObserver | None = None
+        self,
+        url: str,
+        *,
+        clock: Clock = utcnow,
+        observe: BatchObserver | None = None,
+        ingest_process: bool = True,
     ) -> None:
         self.url = url
         self.clock = clock
         self._observe = observe
+        self._ingest_process = ingest_process
+        self._process: IngestProcess | None = None
         self._reader: Engine | None = None
         self._writer_engine: Engine | None = None
         self._writer: Writer | None = None
@@ -54,7 +63,8 @@ class Store:
         self._writer_engine = writer_engine
         # On SQLite, readers need their own connections (WAL lets them read during commits).
         self._reader = create_engine(self.url) if is_sqlite(writer_engine) else writer_engine
-        self._writer = Writer(writer_engine, self.clock, self._observe)
+        self._process = IngestProcess(self.url) if self._ingest_process else None
+        self._writer = Writer(writer_engine, self.clock, self._observe, process=self._process)
         self._writer.start()
 
     async def close(self) -> None:
@@ -69,6 +79,11 @@ class Store:
             assert engine is not None
             engine.dispose()
         self._reader = self._writer_engine = None
+
+    @property
+    def ingest_pid(self) -> int | None:
+        """The ingest process, once the first batch has started it (None: none running)."""
+        return self._process.pid if self._process is not None else None
 
     def _require_writer(self) -> Writer:
         if self._writer is None:

@@ -1,8 +1,10 @@
-"""The single writer: one thread, one connection, group commit.
+"""The single writer: one thread, group commit, one write at a time.
 
 Every request's alerts queue here; the thread takes everything that queued while
 it was committing and writes it in one transaction, so throughput grows with load
-while each webhook still gets its 200 only after its own alerts are on disk.
+while each webhook still gets its 200 only after its own alerts are on disk. Group
+commits run in the ingest process when there is one (a second core), other write
+jobs on this thread's connection; never both at once.
 """
 
 from __future__ import annotations
@@ -19,20 +21,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.incidents.grouping import Item, Plan
+from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
+from bot.store.ingest_process import IngestProcess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 BatchObserver = Callable[[Plan, float], None]
 _MAX_BATCH_ALERTS = 20_000
-
-
-class StoreUnavailable(RuntimeError):
-    """The database cannot be reached or written; senders should retry (HTTP 503)."""
 
 
 @dataclass(slots=True)
@@ -52,19 +51,19 @@ class _Stop:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-def _unavailable(exc: Exception) -> Exception:
-    if isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    ):
-        return StoreUnavailable(f"database unavailable: {exc.orig or exc}")
-    return exc
-
-
 class Writer:
-    def __init__(self, engine: Engine, clock: Clock, observe: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        observe: BatchObserver | None = None,
+        *,
+        process: IngestProcess | None = None,
+    ) -> None:
         self._engine = engine
         self._clock = clock
         self._observe = observe
+        self._process = process  # group commits go there; None: on this thread
         self._queue: queue.SimpleQueue[_Ingest | _Job | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pagerbot-writer", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -142,6 +141,8 @@ class Writer:
             stops = [b for b in batch if isinstance(b, _Stop)]
             if stops:
                 self._drain_after_stop()
+                if self._process is not None:
+                    self._process.close()
                 for stop in stops:
                     stop.done.set()
                 return
@@ -161,10 +162,8 @@ class Writer:
 
     def _ingest(self, requests: list[_Ingest]) -> None:
         items = [item for req in requests for item in req.items]
-        started = time.perf_counter()
         try:
-            with self._engine.begin() as conn:
-                result = apply_batch(conn, items, self._clock())
+            result, seconds = self._apply(items)
         except Exception as exc:
             if len(requests) > 1:
                 # One bad request must not fail the others that shared its batch.
@@ -172,18 +171,26 @@ class Writer:
                     self._ingest([req])
                 return
             log.warning("ingest of %d alerts failed: %s", len(items), exc)
-            self._settle([requests[0].future], error=_unavailable(exc))
+            self._settle([requests[0].future], error=unavailable(exc))
             return
         if self._observe is not None:
-            self._observe(result, time.perf_counter() - started)
+            self._observe(result, seconds)
         # Every request of the batch gets the batch's plan; count metrics once, here.
         self._settle([req.future for req in requests], result)
+
+    def _apply(self, items: list[Item]) -> tuple[Plan, float]:
+        if self._process is not None:
+            return self._process.apply(items, self._clock())
+        started = time.perf_counter()
+        with self._engine.begin() as conn:
+            result = apply_batch(conn, items, self._clock())
+        return result, time.perf_counter() - started
 
     def _job(self, job: _Job) -> None:
         try:
             with self._engine.begin() as conn:
                 result = job.fn(conn)
         except Exception as exc:
-            self._settle([job.future], error=_unavailable(exc))
+            self._settle([job.future], error=unavailable(exc))
             return
         self._settle([job.future], result)

@@ -7,7 +7,6 @@ import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
@@ -20,7 +19,7 @@ from sqlmodel import Session
 
 from bot.incidents.grouping import Item, Verdict
 from bot.ingest import Alert, AlertStatus, fingerprint
-from bot.rules import Router, load_rules
+from bot.rules import Router
 from bot.store import Store, queries
 from bot.store.engine import MIGRATIONS, create_engine
 from bot.store.ingest import _allocate
@@ -42,11 +41,6 @@ def make_alert(
         fingerprint(labels),
         "test",
     )
-
-
-@pytest.fixture
-def router(config_dir: Path) -> Router:
-    return Router(load_rules(config_dir))
 
 
 def items(router: Router, *alerts: Alert) -> list[Item]:
