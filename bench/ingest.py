@@ -615,11 +615,10 @@ class Bot:
         """The bot and its descendants (the ingest process and its fork server)."""
         pids, i = [self.pid], 0
         while i < len(pids):
-            try:
-                children = Path(f"/proc/{pids[i]}/task/{pids[i]}/children").read_text().split()
-            except OSError:
-                children = []
-            pids.extend(int(c) for c in children)
+            # Children are listed per thread: the ingest process is the writer thread's.
+            for children in Path(f"/proc/{pids[i]}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    pids.extend(int(c) for c in children.read_text().split())
             i += 1
         return pids
 
