@@ -8,6 +8,7 @@ defined once, in `tables.py`, and read elsewhere through SQLModel.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +34,9 @@ _INCIDENT_COLS = (
 )
 
 
-def _incident_state(sql: Sql, row: Any) -> IncidentState:
+def incident_state(row: Sequence[Any], parse_ts: Callable[[Any], datetime | None]) -> IncidentState:
+    """An incident from its `_INCIDENT_COLS` values (a database row, or the ingest
+    process's answer, whose timestamps are already datetimes)."""
     return IncidentState(
         id=row[0],
         group_key=row[1],
@@ -41,12 +44,30 @@ def _incident_state(sql: Sql, row: Any) -> IncidentState:
         firing_count=row[3],
         alert_count=row[4],
         flap_count=row[5],
-        resolved_at=sql.parse_ts(row[6]),
+        resolved_at=parse_ts(row[6]),
         title=row[7],
         route_id=row[8],
         muted_count=row[9],
         escalation=row[10],
         notify_only=bool(row[11]),
+    )
+
+
+def incident_values(inc: IncidentState) -> tuple[Any, ...]:
+    """The inverse of `incident_state`, timestamps left as datetimes."""
+    return (
+        inc.id,
+        inc.group_key,
+        inc.state.value,
+        inc.firing_count,
+        inc.alert_count,
+        inc.flap_count,
+        inc.resolved_at,
+        inc.title,
+        inc.route_id,
+        inc.muted_count,
+        inc.escalation,
+        inc.notify_only,
     )
 
 
@@ -71,7 +92,7 @@ def _load(sql: Sql, items: list[Item]) -> tuple[dict[str, IncidentState], list[A
             f"WHERE group_key IN ({sql.marks(len(chunk))}) GROUP BY group_key)"
         )
         for row in sql.rows(query, chunk):
-            current[row[1]] = _incident_state(sql, row)
+            current[row[1]] = incident_state(row, sql.parse_ts)
     by_id = {inc.id: inc for inc in current.values()}
     current_ids = list(by_id) or [-1]
     fps = sorted({item.alert.fingerprint for item in items})
@@ -88,7 +109,7 @@ def _load(sql: Sql, items: list[Item]) -> tuple[dict[str, IncidentState], list[A
     for chunk in chunks(missing):
         query = f"SELECT {_INCIDENT_COLS} FROM incidents WHERE id IN ({sql.marks(len(chunk))})"
         for row in sql.rows(query, chunk):
-            by_id[row[0]] = _incident_state(sql, row)
+            by_id[row[0]] = incident_state(row, sql.parse_ts)
     rows = [
         AlertState(
             by_id[r[0]],

@@ -24,13 +24,13 @@ from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any
 
-from bot.incidents.grouping import Event, IncidentState, Item, Plan, State, Verdict
+from bot.incidents.grouping import Event, Item, Plan, Verdict
 from bot.ingest.alert import Alert
 from bot.rules.mute import Mute
 from bot.rules.router import RouteDecision
 from bot.store.engine import create_engine
 from bot.store.errors import IngestFailed, StoreUnavailable, unavailable
-from bot.store.ingest import apply_batch
+from bot.store.ingest import apply_batch, incident_state, incident_values
 
 log = logging.getLogger(__name__)
 _CONTEXT = mp.get_context("forkserver")
@@ -40,7 +40,6 @@ _STOP_SECONDS = 10.0
 
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
 # dataclasses themselves cost the bot more CPU than the batch's whole plan and write.
-_STATES = {state.value: state for state in State}
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 Request = tuple[datetime, list[RouteDecision], list[tuple[Any, ...]]]
 Reply = tuple[float, list[tuple[Any, ...]], list[tuple[int, str, str]], list[str]]
@@ -100,48 +99,18 @@ def encode_plan(plan: Plan, seconds: float) -> Reply:
     """What the bot uses of a committed plan: its incidents, events and verdicts. The
     alert rows and the events' data stay here; they are in the database."""
     index = {id(inc): i for i, inc in enumerate(plan.incidents)}
-    incidents = [
-        (
-            inc.id,
-            inc.group_key,
-            inc.route_id,
-            inc.state.value,
-            inc.firing_count,
-            inc.alert_count,
-            inc.flap_count,
-            inc.resolved_at,
-            inc.muted_count,
-            inc.escalation,
-            inc.notify_only,
-            inc.title,
-            inc.severity,
-        )
-        for inc in plan.incidents
-    ]
+    incidents = [incident_values(inc) for inc in plan.incidents]
     events = [(index[id(e.incident)], e.kind, e.text) for e in plan.events]
     return seconds, incidents, events, [v.value for v in plan.verdicts]
 
 
+def _as_is(value: datetime | None) -> datetime | None:
+    return value
+
+
 def decode_plan(reply: Reply) -> tuple[Plan, float]:
     seconds, rows, events, verdicts = reply
-    incidents = [
-        IncidentState(
-            id=r[0],
-            group_key=r[1],
-            route_id=r[2],
-            state=_STATES[r[3]],
-            firing_count=r[4],
-            alert_count=r[5],
-            flap_count=r[6],
-            resolved_at=r[7],
-            muted_count=r[8],
-            escalation=r[9],
-            notify_only=r[10],
-            title=r[11],
-            severity=r[12],
-        )
-        for r in rows
-    ]
+    incidents = [incident_state(row, _as_is) for row in rows]
     return (
         Plan(
             incidents=incidents,
