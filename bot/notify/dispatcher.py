@@ -100,7 +100,9 @@ class Dispatcher:
             # Never posted and muted: stay quiet. The cursor stays, so if it is
             # unmuted later its whole story is told, including what muted it.
             self._metrics.outbox_delivered.labels("muted").inc()
-            await self._store.write(partial(ob.skip, delivery=delivery, now=self._store.clock()))
+            await self._store.write(
+                partial(ob.skip, delivery=delivery, now=self._store.clock()), share=True
+            )
             return
         ref: str | None = None
         try:
@@ -112,8 +114,10 @@ class Dispatcher:
             await self._failed(delivery, exc)
             return
         self._metrics.outbox_delivered.labels("page" if delivery.kind == "page" else "ok").inc()
+        # Shared: the deliveries of a round finish together, and need not commit apart.
         await self._store.write(
-            partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock())
+            partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock()),
+            share=True,
         )
 
     async def _update(self, delivery: ob.Delivery) -> str | None:
@@ -173,5 +177,6 @@ class Dispatcher:
                 now=self._store.clock(),
                 retry_after=retry_after,
                 message_ref=ref,
-            )
+            ),
+            share=True,
         )

@@ -106,8 +106,10 @@ class Store:
                 f"commit took longer than {self.ingest_timeout:.0f}s; retry"
             ) from None
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        return await self._require_writer().run(fn)
+    async def write(self, fn: Callable[[Connection], T], *, share: bool = False) -> T:
+        """`fn` in a write transaction; `share`: possibly one shared with other such
+        writes queued at the same time (see `Writer.run`)."""
+        return await self._require_writer().run(fn, share=share)
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         engine = self._reader

@@ -44,6 +44,7 @@ class _Ingest:
 class _Job:
     fn: Callable[[Connection], Any]
     future: asyncio.Future[Any]
+    share: bool = False
 
 
 @dataclass(slots=True)
@@ -82,12 +83,14 @@ class Writer:
         self._queue.put(_Ingest(items, future))
         return future
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in its own write transaction on the writer thread."""
+    async def run(self, fn: Callable[[Connection], T], *, share: bool = False) -> T:
+        """Run `fn` in a write transaction on the writer thread; with `share`, in one
+        transaction with the other shared jobs queued meanwhile (a small write done
+        many times a second, independent of the writes around it)."""
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Job(fn, future))
+        self._queue.put(_Job(fn, future, share))
         return await future
 
     async def stop(self) -> None:
@@ -135,9 +138,13 @@ class Writer:
             ingests = [b for b in batch if isinstance(b, _Ingest)]
             if ingests:
                 self._ingest(ingests)
-            for job in batch:
-                if isinstance(job, _Job):
-                    self._job(job)
+            jobs = [b for b in batch if isinstance(b, _Job)]
+            shared = [job for job in jobs if job.share]
+            if len(shared) > 1:
+                self._jobs_together(shared)
+                jobs = [job for job in jobs if not job.share]
+            for job in jobs:
+                self._job(job)
             stops = [b for b in batch if isinstance(b, _Stop)]
             if stops:
                 self._drain_after_stop()
@@ -185,6 +192,25 @@ class Writer:
         with self._engine.begin() as conn:
             result = apply_batch(conn, items, self._clock())
         return result, time.perf_counter() - started
+
+    def _jobs_together(self, jobs: list[_Job]) -> None:
+        """One transaction (one commit, one fsync) for them all; if it fails, each alone,
+        so that one failing job does not fail the others."""
+        try:
+            with self._engine.begin() as conn:
+                results = [job.fn(conn) for job in jobs]
+        except Exception:
+            for job in jobs:
+                self._job(job)
+            return
+        assert self._loop is not None
+
+        def settle() -> None:
+            for job, result in zip(jobs, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+
+        self._loop.call_soon_threadsafe(settle)
 
     def _job(self, job: _Job) -> None:
         try:
