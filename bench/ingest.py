@@ -637,17 +637,20 @@ class Bot:
         return user, system
 
     def memory(self) -> dict[str, float]:
-        """VmRSS (now) and VmHWM (peak) in MB, summed over the bot's processes (the sum of
-        peaks: an upper bound, as the peaks need not coincide)."""
-        out: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+        """In MB, summed over the bot's processes: VmRSS (now), VmHWM (peak; the sum of
+        the peaks is an upper bound, as they need not coincide) and Pss (now: pages
+        shared between the processes counted once, split between them)."""
+        out: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0, "Pss": 0.0, "processes": 0}
         for pid in self._tree():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
             except OSError:
                 continue
-            for line in status.splitlines():
+            out["processes"] += 1
+            for line in (*status.splitlines(), *rollup.splitlines()):
                 key, _, value = line.partition(":")
-                if key in out:
+                if key in out and key != "processes":
                     out[key] += int(value.split()[0]) / 1024
         return out
 
@@ -1136,7 +1139,8 @@ def print_memory(rows: list[Row]) -> None:
             if mem:
                 print(
                     f"{'':<9}  {stage.replace('_', ' '):<14} RSS {mem['VmRSS']:>6.0f} MB   "
-                    f"peak (VmHWM) {mem['VmHWM']:>6.0f} MB   {mem.get('note', '')}"
+                    f"peak (VmHWM) {mem['VmHWM']:>6.0f} MB   PSS {mem.get('Pss', 0):>6.0f} MB   "
+                    f"{mem.get('processes', 1):.0f} processes   {mem.get('note', '')}"
                 )
 
 
