@@ -1,18 +1,20 @@
 """Group commits applied in a process of their own, so ingest can use a second core.
 
-The GIL keeps one process on one core, and HTTP, validation, routing and muting
-alone fill it at about 12,000 alerts/s. Planning a batch and writing it were the
-other 40 % of that core. The writer thread now hands each group commit to this
-process and waits for its answer without holding the GIL, so ingest and the
-writer's other jobs still run strictly one after another, as on one connection.
+The GIL keeps one process on one core: at about 12,000 alerts/s the bot filled
+one, and planning and writing batches were 40 % of it. The writer thread now hands
+each group commit to this process and waits for its answer without holding the GIL,
+so ingest and the writer's other jobs still run strictly one after another, as on
+one connection.
 
 The process is started on the first batch, from a fork server that has already
 imported this module (fast, and safe beside the bot's threads). It ignores SIGINT
-and SIGTERM: stopping is the bot's to order, after the last queued batch.
+and SIGTERM (Ctrl-C reaches the whole process group): stopping is the bot's to
+order, after the last queued batch, or happens when the bot's end of the pipe closes.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import multiprocessing as mp
@@ -23,6 +25,7 @@ from multiprocessing.connection import Connection as Pipe
 from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any
+from weakref import WeakSet
 
 from bot.incidents.grouping import Event, Item, Plan, Verdict
 from bot.ingest.alert import Alert
@@ -153,6 +156,18 @@ def _serve(pipe: Pipe, url: str) -> None:
         engine.dispose()
 
 
+_RUNNING: WeakSet[IngestProcess] = WeakSet()
+
+
+@atexit.register
+def _hang_up() -> None:
+    """At exit multiprocessing joins its children; the ingest process ignores SIGTERM,
+    so close its pipe first (this runs before multiprocessing's own exit handler,
+    registered earlier): it ends after the batch it may be in."""
+    for running in list(_RUNNING):
+        running._discard()
+
+
 class IngestProcess:
     """The bot's end of the ingest process; used by the writer thread only."""
 
@@ -191,9 +206,15 @@ class IngestProcess:
             process = _CONTEXT.Process(
                 target=_serve, args=(theirs, self._url), name="pagerbot-ingest", daemon=True
             )
-            process.start()
-            theirs.close()
+            try:
+                process.start()
+            except OSError as exc:
+                ours.close()
+                raise StoreUnavailable(f"cannot start the ingest process: {exc}") from exc
+            finally:
+                theirs.close()
             self._process, self._pipe = process, ours
+            _RUNNING.add(self)
         return self._pipe
 
     def _discard(self) -> None:
@@ -202,6 +223,7 @@ class IngestProcess:
         if self._process is not None:
             self._process.join(0)
         self._process = self._pipe = None
+        _RUNNING.discard(self)
 
     def close(self) -> None:
         """Ask the process to end after what it is doing; kill it if it does not."""

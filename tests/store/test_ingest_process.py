@@ -7,6 +7,10 @@ import asyncio
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -231,3 +235,50 @@ async def test_interrupts_are_the_bots_to_handle_and_closing_ends_the_process(
     await store.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_bot_that_exits_without_closing_the_store_does_not_hang(
+    sqlite_url: str, config_dir: Path
+) -> None:
+    """multiprocessing joins its children at exit, and the ingest process ignores
+    SIGTERM: the exit must hang up on it first."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from pathlib import Path
+        from bot.rules import Router, load_rules
+        from bot.store import Store
+        from tests.store.test_store import items, make_alert
+
+        async def main() -> None:
+            store = Store({sqlite_url!r})
+            await store.open()
+            router = Router(load_rules(Path({str(config_dir)!r})))
+            await store.ingest(items(router, make_alert("A", pod="a")))
+            print(store.ingest_pid, flush=True)
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[-1])
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    deadline = time.monotonic() + 30
+    while not gone():
+        assert time.monotonic() < deadline, f"ingest process {pid} outlived the bot"
+        time.sleep(0.05)
