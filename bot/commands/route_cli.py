@@ -42,7 +42,7 @@ async def _runtime(settings: Settings, at: datetime) -> Runtime:
         return Runtime(
             note="no database yet: run-time silences, overrides and firing alerts not considered"
         )
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, ingest_process=False)  # reads and small writes
     try:
         await store.open()
         silences = await SilenceService(store).rules()

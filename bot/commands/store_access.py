@@ -20,7 +20,7 @@ def database_exists(settings: Settings) -> bool:
 
 @asynccontextmanager
 async def opened(settings: Settings) -> AsyncIterator[Store]:
-    store = Store(settings.database_url)
+    store = Store(settings.database_url, ingest_process=False)  # reads and small writes
     await store.open()
     try:
         yield store

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -67,6 +65,9 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; an upgrade never needs a wipe."""
+    from alembic import command  # here: the ingest process and most commands never migrate
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn:

@@ -6,26 +6,28 @@ each group commit to this process and waits for its answer without holding the G
 so ingest and the writer's other jobs still run strictly one after another, as on
 one connection.
 
-The process is started on the first batch, from a fork server that has already
-imported this module (fast, and safe beside the bot's threads). It ignores SIGINT
-and SIGTERM (Ctrl-C reaches the whole process group): stopping is the bot's to
-order, after the last queued batch, or happens when the bot's end of the pipe closes.
+The process is a plain `python -P` subprocess that imports only what it runs,
+with the bot's own module path (never the working directory's: a clone of another
+version there must not be what it runs). It starts with the store, so its imports
+overlap the bot's start. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
+process group): it ends when told, after the last queued batch, or when the bot's
+end of its socket closes.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
-import multiprocessing as mp
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
-from multiprocessing.process import BaseProcess
 from operator import attrgetter
 from typing import Any
-from weakref import WeakSet
 
 from bot.incidents.grouping import Event, Item, Plan, Verdict
 from bot.ingest.alert import Alert
@@ -36,8 +38,6 @@ from bot.store.errors import IngestFailed, StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch, incident_state, incident_values
 
 log = logging.getLogger(__name__)
-_CONTEXT = mp.get_context("forkserver")
-_CONTEXT.set_forkserver_preload([__name__])
 _STOP_SECONDS = 10.0
 
 
@@ -143,6 +143,7 @@ def _serve(pipe: Pipe, url: str) -> None:
             try:
                 with engine.begin() as conn:
                     result = apply_batch(conn, items, now)
+                reply = encode_plan(result, time.perf_counter() - started)
             except Exception as exc:
                 # Exceptions of database drivers do not always pickle: send their text.
                 error = unavailable(exc)
@@ -151,21 +152,9 @@ def _serve(pipe: Pipe, url: str) -> None:
                 else:
                     pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
                 continue
-            pipe.send(("ok", encode_plan(result, time.perf_counter() - started)))
+            pipe.send(("ok", reply))
     finally:
         engine.dispose()
-
-
-_RUNNING: WeakSet[IngestProcess] = WeakSet()
-
-
-@atexit.register
-def _hang_up() -> None:
-    """At exit multiprocessing joins its children; the ingest process ignores SIGTERM,
-    so close its pipe first (this runs before multiprocessing's own exit handler,
-    registered earlier): it ends after the batch it may be in."""
-    for running in list(_RUNNING):
-        running._discard()
 
 
 class IngestProcess:
@@ -173,12 +162,16 @@ class IngestProcess:
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._process: BaseProcess | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._pipe: Pipe | None = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start the process now rather than on the first batch."""
+        self._ensure()
 
     def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
         """Plan, write and commit one batch there; returns the plan and its seconds."""
@@ -187,7 +180,7 @@ class IngestProcess:
             pipe.send(encode_items(items, now))
             reply: tuple[Any, ...] = pipe.recv()
         except (EOFError, OSError) as exc:
-            code = self._process.exitcode if self._process is not None else None
+            code = self._process.poll() if self._process is not None else None
             self._discard()
             # Whether it committed is unknown: a retry is a duplicate, which changes nothing.
             raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
@@ -198,32 +191,41 @@ class IngestProcess:
         raise IngestFailed(reply[1])
 
     def _ensure(self) -> Pipe:
-        if self._process is not None and not self._process.is_alive():
-            log.warning("ingest process exited (code %s); starting another", self._process.exitcode)
+        if self._process is not None and self._process.poll() is not None:
+            log.warning(
+                "ingest process exited (code %s); starting another", self._process.returncode
+            )
             self._discard()
         if self._pipe is None:
-            ours, theirs = _CONTEXT.Pipe()
-            process = _CONTEXT.Process(
-                target=_serve, args=(theirs, self._url), name="pagerbot-ingest", daemon=True
-            )
+            ours, theirs = socket.socketpair()
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            command = [sys.executable, "-P", "-c", f"import {__name__} as m; m.main()"]
             try:
-                process.start()
+                process = subprocess.Popen(
+                    [*command, str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env
+                )
             except OSError as exc:
                 ours.close()
                 raise StoreUnavailable(f"cannot start the ingest process: {exc}") from exc
             finally:
                 theirs.close()
-            self._process, self._pipe = process, ours
-            _RUNNING.add(self)
+            pipe = Pipe(ours.detach())
+            pipe.send(self._url)  # not on the command line: it may hold a password
+            self._process, self._pipe = process, pipe
         return self._pipe
 
     def _discard(self) -> None:
+        """Hang up and reap: a process that lost its socket ends on its own, at once or
+        after the batch it is in."""
         if self._pipe is not None:
             self._pipe.close()
         if self._process is not None:
-            self._process.join(0)
+            try:
+                self._process.wait(_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
         self._process = self._pipe = None
-        _RUNNING.discard(self)
 
     def close(self) -> None:
         """Ask the process to end after what it is doing; kill it if it does not."""
@@ -232,9 +234,14 @@ class IngestProcess:
             return
         with contextlib.suppress(OSError):
             pipe.send(None)
-        process.join(_STOP_SECONDS)
-        if process.is_alive():
-            log.warning("ingest process did not stop in %.0fs; killing it", _STOP_SECONDS)
-            process.kill()
-            process.join()
         self._discard()
+
+
+def main() -> None:
+    """The process's entry: its socket's descriptor is the last argument."""
+    pipe = Pipe(int(sys.argv[-1]))
+    try:
+        url: str = pipe.recv()
+    except EOFError:
+        return
+    _serve(pipe, url)

@@ -64,6 +64,8 @@ class Store:
         # On SQLite, readers need their own connections (WAL lets them read during commits).
         self._reader = create_engine(self.url) if is_sqlite(writer_engine) else writer_engine
         self._process = IngestProcess(self.url) if self._ingest_process else None
+        if self._process is not None:
+            self._process.start()  # its imports overlap the bot's start
         self._writer = Writer(writer_engine, self.clock, self._observe, process=self._process)
         self._writer.start()
 

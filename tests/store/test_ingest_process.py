@@ -240,8 +240,8 @@ async def test_interrupts_are_the_bots_to_handle_and_closing_ends_the_process(
 def test_a_bot_that_exits_without_closing_the_store_does_not_hang(
     sqlite_url: str, config_dir: Path
 ) -> None:
-    """multiprocessing joins its children at exit, and the ingest process ignores
-    SIGTERM: the exit must hang up on it first."""
+    """The ingest process ignores SIGTERM; it must end when the bot is gone, and the
+    bot's exit must not wait for it."""
     script = textwrap.dedent(
         f"""
         import asyncio
@@ -282,3 +282,25 @@ def test_a_bot_that_exits_without_closing_the_store_does_not_hang(
     while not gone():
         assert time.monotonic() < deadline, f"ingest process {pid} outlived the bot"
         time.sleep(0.05)
+
+
+async def test_the_ingest_process_runs_the_bots_code_not_the_working_directorys(
+    sqlite_url: str, router: Router, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone of another version in the working directory (where operators keep
+    rules/ and runbooks/) must not be what the ingest process imports."""
+    elsewhere = tmp_path / "clone"
+    (elsewhere / "bot" / "store").mkdir(parents=True)
+    (elsewhere / "bot" / "__init__.py").write_text("")
+    (elsewhere / "bot" / "store" / "__init__.py").write_text("")
+    (elsewhere / "bot" / "store" / "ingest_process.py").write_text(
+        "raise SystemExit('the working directory's copy ran')\n"
+    )
+    monkeypatch.chdir(elsewhere)
+    store = Store(sqlite_url)
+    await store.open()
+    try:
+        plan = await store.ingest(items(router, make_alert("A", pod="a")))
+    finally:
+        await store.close()
+    assert plan.verdicts == [Verdict.NEW]
