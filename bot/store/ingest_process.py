@@ -9,9 +9,9 @@ one connection.
 The process is a plain `python -P` subprocess that imports only what it runs,
 with the bot's own module path (never the working directory's: a clone of another
 version there must not be what it runs). It starts with the store, so its imports
-overlap the bot's start. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
-process group): it ends when told, after the last queued batch, or when the bot's
-end of its socket closes.
+overlap the bot's start. It runs in a session of its own (Ctrl-C in the bot's
+terminal does not reach it) and ignores SIGINT and SIGTERM: it ends when told, after
+the last queued batch, or when the bot's end of its socket closes.
 """
 
 from __future__ import annotations
@@ -175,8 +175,8 @@ class IngestProcess:
 
     def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
         """Plan, write and commit one batch there; returns the plan and its seconds."""
-        pipe = self._ensure()
         try:
+            pipe = self._ensure()
             pipe.send(encode_items(items, now))
             reply: tuple[Any, ...] = pipe.recv()
         except (EOFError, OSError) as exc:
@@ -201,8 +201,12 @@ class IngestProcess:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             command = [sys.executable, "-P", "-c", f"import {__name__} as m; m.main()"]
             try:
+                # Its own session: Ctrl-C in the bot's terminal is the bot's to handle.
                 process = subprocess.Popen(
-                    [*command, str(theirs.fileno())], pass_fds=[theirs.fileno()], env=env
+                    [*command, str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()],
+                    env=env,
+                    start_new_session=True,
                 )
             except OSError as exc:
                 ours.close()
