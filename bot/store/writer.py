@@ -108,11 +108,18 @@ class Writer:
         result: Any = None,
         error: BaseException | None = None,
     ) -> None:
-        """Hand the outcome to the waiting requests: one wake-up of the loop for them all."""
+        """Hand one outcome to the waiting requests."""
+        self._settle_each([(future, result) for future in futures], error)
+
+    def _settle_each(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any]], error: BaseException | None = None
+    ) -> None:
+        """Hand each waiter its result (or all of them `error`): one wake-up of the loop
+        for them all."""
         assert self._loop is not None
 
         def settle() -> None:
-            for future in futures:
+            for future, result in outcomes:
                 if future.done():
                     continue  # the client went away; its data is committed all the same
                 if error is not None:
@@ -203,14 +210,7 @@ class Writer:
             for job in jobs:
                 self._job(job)
             return
-        assert self._loop is not None
-
-        def settle() -> None:
-            for job, result in zip(jobs, results, strict=True):
-                if not job.future.done():
-                    job.future.set_result(result)
-
-        self._loop.call_soon_threadsafe(settle)
+        self._settle_each([(job.future, r) for job, r in zip(jobs, results, strict=True)])
 
     def _job(self, job: _Job) -> None:
         try:
