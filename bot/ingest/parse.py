@@ -12,11 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from bot.ingest.alert import Alert, AlertStatus, fingerprint
+from bot.ingest.alert import STATUSES, Alert, AlertStatus, fingerprint
 
 # Alertmanager writes "no end" as the zero time of Go.
 _GO_ZERO_YEAR = 1
-_STATUS = {status.value: status for status in AlertStatus}  # cheaper than calling the enum
 _FINGERPRINT = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 _LabelSet = Annotated[dict[Annotated[str, StringConstraints(min_length=1)], str], Field()]
 
@@ -113,7 +112,7 @@ def parse_alertmanager_webhook(body: bytes) -> tuple[list[Alert], dict[str, Any]
         Alert(
             labels=_labels(a.labels),
             annotations=a.annotations,
-            status=_STATUS[a.status],
+            status=STATUSES[a.status],
             starts_at=_utc(a.startsAt),
             # Alertmanager owns the expiry of its alerts and tells us when they resolve.
             ends_at=_end(a.endsAt) if a.status == "resolved" else None,

@@ -16,12 +16,11 @@ import orjson
 from sqlalchemy import Connection
 
 from bot.incidents.grouping import AlertState, IncidentState, Item, Plan, State, plan
-from bot.ingest.alert import AlertStatus
+from bot.ingest.alert import STATUSES
 from bot.store.sql import Sql, chunks, enqueue_updates
 
-# Lookups rather than enum calls: this runs for every row a batch loads.
+# A lookup rather than an enum call: this runs for every row a batch loads.
 _STATES = {state.value: state for state in State}
-_STATUSES = {status.value: status for status in AlertStatus}
 
 
 def _json(value: Any) -> str:
@@ -114,7 +113,7 @@ def _load(sql: Sql, items: list[Item]) -> tuple[dict[str, IncidentState], list[A
         AlertState(
             by_id[r[0]],
             r[1],
-            _STATUSES[r[2]],
+            STATUSES[r[2]],
             sql.parse_ts(r[3]),  # type: ignore[arg-type]
             sql.parse_ts(r[4]),
             r[5],

@@ -84,7 +84,7 @@ class Store:
 
     @property
     def ingest_pid(self) -> int | None:
-        """The ingest process, once the first batch has started it (None: none running)."""
+        """The ingest process's pid (None: group commits run on the writer thread)."""
         return self._process.pid if self._process is not None else None
 
     def _require_writer(self) -> Writer:
