@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -24,14 +23,15 @@ from bot.ingest import Alert, AlertStatus
 from bot.rules import Router
 from bot.rules.mute import Mute
 from bot.store import Store, StoreUnavailable
+from bot.store.engine import normalize_url
 from bot.store.ingest_process import decode_items, decode_plan, encode_items, encode_plan
 from tests.helpers import Clock, eventually
-from tests.store.test_store import items, make_alert
+from tests.store.test_store import _hold_write_lock, items, make_alert
 
 
 def _rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every stored incident, alert and timeline event, without surrogate keys."""
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(normalize_url(url))
     queries = {
         "incidents": "SELECT id, group_key, state, title, firing_count, alert_count, "
         "flap_count, muted_count, resolved_at FROM incidents ORDER BY id",
@@ -154,16 +154,6 @@ async def test_a_plan_comes_back_with_its_incidents_events_and_verdicts(
     assert all(any(e.incident is i for i in back.incidents) for e in back.events)
 
 
-def _hold_lock(url: str) -> Any:
-    if url.startswith("sqlite"):
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-        return conn
-    conn = psycopg.connect(url)
-    conn.execute("SELECT * FROM counters FOR UPDATE")
-    return conn
-
-
 async def _waiting_for_lock(url: str) -> None:
     """Until the ingest process is inside its transaction, waiting for the held lock."""
     if url.startswith("sqlite"):
@@ -196,7 +186,7 @@ async def test_a_process_that_dies_mid_batch_answers_retry_and_the_next_one_take
         await store.ingest(items(router, make_alert("Warmup", pod="w")))
         first = store.ingest_pid
         assert first is not None
-        blocker = _hold_lock(database_url)
+        blocker = _hold_write_lock(database_url)
         try:
             pending = asyncio.ensure_future(
                 store.ingest(items(router, make_alert("Lost", pod="a")))
@@ -248,7 +238,7 @@ def test_a_bot_that_exits_without_closing_the_store_does_not_hang(
         from pathlib import Path
         from bot.rules import Router, load_rules
         from bot.store import Store
-        from tests.store.test_store import items, make_alert
+        from tests.store.test_store import _hold_write_lock, items, make_alert
 
         async def main() -> None:
             store = Store({sqlite_url!r})

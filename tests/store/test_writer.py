@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from bot.store import Store
+from bot.store.engine import normalize_url
 from bot.store.tables import counters
 from tests.helpers import eventually
 
@@ -46,7 +47,7 @@ async def _queued_behind_a_busy_writer(store: Store, *writes: Any) -> list[Any]:
 
 
 def _names(store_url: str) -> set[str]:
-    engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sa.create_engine(normalize_url(store_url))
     try:
         with engine.connect() as conn:
             return {row[0] for row in conn.execute(sa.select(counters.c.name))}
