@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.ingest import PayloadError, parse_alertmanager_webhook, parse_api_v2_alerts
+from bot.ingest import Body, PayloadError
 from bot.web.keys import BOT
 
 
@@ -51,25 +51,28 @@ async def _body(request: web.Request) -> bytes:
 
 async def alertmanager(request: web.Request) -> web.Response:
     bot = request.app[BOT]
-    body = await _body(request)
+    body = Body("alertmanager", await _body(request))
     try:
-        alerts, _meta = parse_alertmanager_webhook(body)
+        alerts = body.parse()
     except PayloadError as exc:
         bot.metrics.requests_rejected.labels("bad_payload").inc()
         return _error(400, str(exc))
-    await bot.ingest(alerts)
+    await bot.ingest(alerts, body)
     return web.json_response({"status": "ok", "alerts": len(alerts)})
 
 
 async def api_v2_alerts(request: web.Request) -> web.Response:
     bot = request.app[BOT]
-    body = await _body(request)
+    body = Body(
+        "api-v2",
+        await _body(request),
+        now=bot.clock(),
+        resolve_timeout=bot.rules.defaults.resolve_timeout,
+    )
     try:
-        alerts = parse_api_v2_alerts(
-            body, now=bot.clock(), resolve_timeout=bot.rules.defaults.resolve_timeout
-        )
+        alerts = body.parse()
     except PayloadError as exc:
         bot.metrics.requests_rejected.labels("bad_payload").inc()
         return _error(400, str(exc))
-    await bot.ingest(alerts)
+    await bot.ingest(alerts, body)
     return web.json_response({"status": "ok", "alerts": len(alerts)})
