@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from bot.alertmanager_client import AlertmanagerClient
 from bot.chat import slack
 from bot.config import Config, load_config
-from bot.escalation import engine, handoffs, targets
+from bot.escalation import handoffs, targets
 from bot.incidents import actions
 from bot.incidents.grouping import Item, Origin, Plan
 from bot.ingest import Alert, AlertStatus, Body
@@ -149,18 +149,10 @@ class Pagerbot:
 
     async def escalation_tick(self) -> int:
         """Page every escalation step that is due; returns how many pages were recorded."""
-        now = self.clock()
-        rules = self.rules
-
-        def run(conn: Connection) -> engine.TickResult:
-            resolve = targets.resolver(rules, targets.stored_overrides(conn, now))
-            return engine.tick_batch(
-                conn, rules.escalation_policies, resolve, targets.contacts(rules), now
-            )
-
+        run = partial(targets.tick, rules=self.rules, now=self.clock())
         count, more = 0, True
         while more:  # a storm is paged in several short transactions, not one long one
-            result = await self.store.write(run)
+            result = await self.store.write(run, portable=True)
             count, more = count + len(result.pages), result.more
             if result.pages:
                 self.dispatcher.wake()

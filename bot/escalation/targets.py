@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from bot.escalation import engine
 from bot.oncall.report import PageRecord
 from bot.oncall.rotation import DbOverride, who_is_on_call
 from bot.rules.model import RulesConfig, Step
@@ -45,6 +46,13 @@ def resolver(
 
 def contacts(rules: RulesConfig) -> dict[str, str | None]:
     return {name: member.slack for name, member in rules.users().items()}
+
+
+def tick(conn: Connection, rules: RulesConfig, now: datetime) -> engine.TickResult:
+    """One escalation batch with these rules' policies and people. A module-level
+    function of plain arguments, so that it can run in the ingest process."""
+    resolve = resolver(rules, stored_overrides(conn, now))
+    return engine.tick_batch(conn, rules.escalation_policies, resolve, contacts(rules), now)
 
 
 def overrides_between(

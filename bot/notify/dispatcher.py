@@ -61,7 +61,9 @@ class Dispatcher:
         if self._in_flight and self._store.is_open:
             ids, self._in_flight = sorted(self._in_flight), set()
             with contextlib.suppress(StoreUnavailable):
-                await self._store.write(partial(ob.release, entry_ids=ids, now=self._store.clock()))
+                await self._store.write(
+                    partial(ob.release, entry_ids=ids, now=self._store.clock()), portable=True
+                )
 
     async def _run(self) -> None:
         while True:
@@ -80,7 +82,7 @@ class Dispatcher:
             return 0
         now = self._store.clock()
         deliveries = await self._store.write(
-            partial(ob.claim, now=now, per_channel=self._per_channel)
+            partial(ob.claim, now=now, per_channel=self._per_channel), portable=True
         )
         by_channel: dict[str | None, list[ob.Delivery]] = {}
         for delivery in deliveries:
@@ -101,7 +103,9 @@ class Dispatcher:
             # unmuted later its whole story is told, including what muted it.
             self._metrics.outbox_delivered.labels("muted").inc()
             await self._store.write(
-                partial(ob.skip, delivery=delivery, now=self._store.clock()), share=True
+                partial(ob.skip, delivery=delivery, now=self._store.clock()),
+                share=True,
+                portable=True,
             )
             return
         ref: str | None = None
@@ -118,6 +122,7 @@ class Dispatcher:
         await self._store.write(
             partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock()),
             share=True,
+            portable=True,
         )
 
     async def _update(self, delivery: ob.Delivery) -> str | None:
@@ -179,4 +184,5 @@ class Dispatcher:
                 message_ref=ref,
             ),
             share=True,
+            portable=True,
         )

@@ -17,13 +17,16 @@ the last queued batch, or when the bot's end of its socket closes.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import pickle
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from operator import attrgetter
@@ -32,6 +35,7 @@ from typing import Any
 from bot.incidents.grouping import Event, Item, Origin, Plan, Verdict
 from bot.ingest.alert import Alert
 from bot.ingest.parse import Body
+from bot.rules.model import RulesConfig
 from bot.rules.mute import Mute
 from bot.rules.router import RouteDecision
 from bot.store.engine import create_engine
@@ -137,22 +141,107 @@ def decode_plan(reply: Reply) -> tuple[Plan, float]:
     )
 
 
+# Jobs: other writes that run here when they are marked portable (see `Store.write`).
+Job = Callable[[Any], Any]
+Outcome = tuple[str, Any]  # ("ok", result) | ("unavailable", text) | ("failed", exception)
+
+
+class _JobPickler(pickle.Pickler):
+    """Pickles a job. The rules cross once and are named by their id after that: every
+    escalation tick carries them, and a large configuration costs more to pickle than
+    the tick costs to run."""
+
+    def __init__(self, file: io.BytesIO, sent: dict[int, RulesConfig]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._sent = sent
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is not RulesConfig:
+            return None
+        key = id(obj)
+        if key in self._sent:
+            return ("sent", key)
+        self._sent.clear()  # one configuration is current; an old one is not sent again
+        self._sent[key] = obj  # held, so that its id is not reused while named by it
+        return ("new", key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+class _JobUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, cache: dict[int, RulesConfig]) -> None:
+        super().__init__(io.BytesIO(data))
+        self._cache = cache
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "new":
+            self._cache.clear()
+            self._cache[pid[1]] = pickle.loads(pid[2])
+        return self._cache[pid[1]]
+
+
+def _failure(exc: Exception) -> Outcome:
+    """A job's exception as the bot will raise it: the database's as StoreUnavailable,
+    others as themselves when they pickle (callers may catch them), else as text."""
+    error = unavailable(exc)
+    if isinstance(error, StoreUnavailable):
+        return ("unavailable", str(error))
+    try:
+        pickle.dumps(error)
+    except Exception:
+        return ("failed", IngestFailed(f"{type(exc).__name__}: {exc}"))
+    return ("failed", error)
+
+
+def _run_jobs(engine: Any, jobs: list[Job], together: bool) -> list[Outcome]:
+    """`together`: in one transaction, and if that fails, each in its own."""
+    if together:
+        try:
+            with engine.begin() as conn:
+                results = [job(conn) for job in jobs]
+            return [("ok", result) for result in results]
+        except Exception:
+            pass
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        try:
+            with engine.begin() as conn:
+                outcomes.append(("ok", job(conn)))
+        except Exception as exc:
+            outcomes.append(_failure(exc))
+    return outcomes
+
+
 def _serve(pipe: Pipe, url: str) -> None:
-    """The process: apply each batch received in one transaction, answer, repeat."""
+    """The process: apply each batch received in one transaction (or run the jobs
+    received), answer, repeat."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     engine = create_engine(url, writer=True)
+    rules: dict[int, RulesConfig] = {}
     try:
         while True:
             try:
-                message: Request | None = pipe.recv()
+                message: Request | tuple[str, bool, list[bytes]] | None = pipe.recv()
             except EOFError:
                 return  # the bot is gone
             if message is None:
                 return
+            if message[0] == "jobs":
+                _, together, blobs = message
+                try:
+                    jobs = [_JobUnpickler(blob, rules).load() for blob in blobs]
+                except Exception as exc:
+                    pipe.send([_failure(exc)] * len(blobs))
+                    continue
+                outcomes = _run_jobs(engine, jobs, together)
+                try:
+                    pipe.send(outcomes)
+                except Exception as exc:  # a result that does not pickle: a bug of ours
+                    text = f"a job's result did not pickle: {exc}"
+                    pipe.send([("failed", IngestFailed(text))] * len(blobs))
+                continue
             started = time.perf_counter()
             try:
-                items, now = decode_items(message)
+                items, now = decode_items(message)  # type: ignore[arg-type]
                 with engine.begin() as conn:
                     result = apply_batch(conn, items, now)
                 reply = encode_plan(result, time.perf_counter() - started)
@@ -176,6 +265,7 @@ class IngestProcess:
         self._url = url
         self._process: subprocess.Popen[bytes] | None = None
         self._pipe: Pipe | None = None
+        self._rules_sent: dict[int, RulesConfig] = {}
 
     @property
     def pid(self) -> int | None:
@@ -204,6 +294,25 @@ class IngestProcess:
         if reply[0] == "unavailable":
             raise StoreUnavailable(reply[1])
         raise IngestFailed(reply[1])
+
+    def run(self, jobs: list[Job], *, together: bool) -> list[Outcome]:
+        """Run write jobs there, each in its own transaction or (`together`) in one;
+        returns each one's outcome. A job that does not pickle raises here, before
+        anything is sent."""
+        blobs = []
+        for job in jobs:
+            buffer = io.BytesIO()
+            _JobPickler(buffer, self._rules_sent).dump(job)
+            blobs.append(buffer.getvalue())
+        try:
+            pipe = self._ensure()
+            pipe.send(("jobs", together, blobs))
+            outcomes: list[Outcome] = pipe.recv()
+        except (EOFError, OSError) as exc:
+            code = self._process.poll() if self._process is not None else None
+            self._discard()
+            raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
+        return outcomes
 
     def _ensure(self) -> Pipe:
         if self._process is not None and self._process.poll() is not None:
@@ -245,6 +354,7 @@ class IngestProcess:
                 self._process.kill()
                 self._process.wait()
         self._process = self._pipe = None
+        self._rules_sent.clear()  # a new process has none of them
 
     def close(self) -> None:
         """Ask the process to end after what it is doing; kill it if it does not."""

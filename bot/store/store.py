@@ -109,10 +109,18 @@ class Store:
                 f"commit took longer than {self.ingest_timeout:.0f}s; retry"
             ) from None
 
-    async def write(self, fn: Callable[[Connection], T], *, share: bool = False) -> T:
+    async def write(
+        self, fn: Callable[[Connection], T], *, share: bool = False, portable: bool = False
+    ) -> T:
         """`fn` in a write transaction; `share`: possibly one shared with other such
-        writes queued at the same time (see `Writer.run`)."""
-        return await self._require_writer().run(fn, share=share)
+        writes queued at the same time (see `Writer.run`).
+
+        `portable`: `fn` may run in the ingest process. It must pickle (a module-level
+        function, or a `functools.partial` of one, with plain arguments), return
+        something that pickles, and use nothing of the bot process but its arguments.
+        The writes made many times a second are: there they need not share the GIL
+        with the event loop."""
+        return await self._require_writer().run(fn, share=share, portable=portable)
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         engine = self._reader

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from bot.incidents.grouping import Item, Origin, Plan
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
-from bot.store.ingest_process import IngestProcess
+from bot.store.ingest_process import IngestProcess, Outcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +46,7 @@ class _Job:
     fn: Callable[[Connection], Any]
     future: asyncio.Future[Any]
     share: bool = False
+    portable: bool = False
 
 
 @dataclass(slots=True)
@@ -84,14 +85,17 @@ class Writer:
         self._queue.put(_Ingest(items, future, origin))
         return future
 
-    async def run(self, fn: Callable[[Connection], T], *, share: bool = False) -> T:
-        """Run `fn` in a write transaction on the writer thread; with `share`, in one
-        transaction with the other shared jobs queued meanwhile (a small write done
-        many times a second, independent of the writes around it)."""
+    async def run(
+        self, fn: Callable[[Connection], T], *, share: bool = False, portable: bool = False
+    ) -> T:
+        """Run `fn` in a write transaction, in order with every other write; with `share`,
+        in one transaction with the other shared jobs queued meanwhile (a small write
+        done many times a second, independent of the writes around it); `portable`: in
+        the ingest process when there is one (see `Store.write`)."""
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Job(fn, future, share))
+        self._queue.put(_Job(fn, future, share, portable))
         return await future
 
     async def stop(self) -> None:
@@ -152,7 +156,7 @@ class Writer:
                 self._jobs_together(shared)
                 jobs = [job for job in jobs if not job.share]
             for job in jobs:
-                self._job(job)
+                self._jobs([job])
             stops = [b for b in batch if isinstance(b, _Stop)]
             if stops:
                 self._drain_after_stop()
@@ -171,7 +175,7 @@ class Writer:
             if isinstance(late, _Ingest):
                 self._ingest([late])
             elif isinstance(late, _Job):
-                self._job(late)
+                self._jobs([late])
             else:
                 late.done.set()
 
@@ -204,20 +208,48 @@ class Writer:
     def _jobs_together(self, jobs: list[_Job]) -> None:
         """One transaction (one commit, one fsync) for them all; if it fails, each alone,
         so that one failing job does not fail the others."""
+        if self._process is not None and all(job.portable for job in jobs):
+            self._jobs(jobs, together=True)
+            return
         try:
             with self._engine.begin() as conn:
                 results = [job.fn(conn) for job in jobs]
         except Exception:
             for job in jobs:
-                self._job(job)
+                self._jobs([job])
             return
         self._settle_each([(job.future, r) for job, r in zip(jobs, results, strict=True)])
 
-    def _job(self, job: _Job) -> None:
-        try:
-            with self._engine.begin() as conn:
-                result = job.fn(conn)
-        except Exception as exc:
-            self._settle([job.future], error=unavailable(exc))
+    def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
+        """Portable jobs in the ingest process, where no GIL is shared with the event
+        loop: on this thread a job's every statement waited for the GIL again, and a
+        write took about three times its CPU. Others here, on the writer's connection."""
+        if self._process is not None and all(job.portable for job in jobs):
+            try:
+                outcomes = self._process.run([job.fn for job in jobs], together=together)
+            except Exception as exc:
+                self._settle([job.future for job in jobs], error=unavailable(exc))
+                return
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_settle_outcomes, jobs, outcomes)
             return
-        self._settle([job.future], result)
+        for job in jobs:
+            try:
+                with self._engine.begin() as conn:
+                    result = job.fn(conn)
+            except Exception as exc:
+                self._settle([job.future], error=unavailable(exc))
+                continue
+            self._settle([job.future], result)
+
+
+def _settle_outcomes(jobs: list[_Job], outcomes: list[Outcome]) -> None:
+    for job, (kind, value) in zip(jobs, outcomes, strict=True):
+        if job.future.done():
+            continue
+        if kind == "ok":
+            job.future.set_result(value)
+        elif kind == "unavailable":
+            job.future.set_exception(StoreUnavailable(value))
+        else:
+            job.future.set_exception(value)
