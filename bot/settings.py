@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     ingest_process: bool = Field(
         default=True,
-        description="plan and write group commits in a second process (a second core); "
-        "false keeps them on the writer thread",
+        description="group commits and the frequent writes (outbox, escalation) in a "
+        "second process (a second core); false keeps them on the writer thread",
     )
     config_poll_seconds: float = Field(
         default=2.0,

@@ -2,9 +2,9 @@
 
 The GIL keeps one process on one core: at about 12,000 alerts/s the bot filled
 one, and planning and writing batches were 40 % of it. The writer thread now hands
-each group commit to this process and waits for its answer without holding the GIL,
-so ingest and the writer's other jobs still run strictly one after another, as on
-one connection.
+each group commit, and each write marked portable, to this process and waits for its
+answer without holding the GIL, so ingest and the writer's other jobs still run
+strictly one after another, as on one connection.
 
 The process is a plain `python -P` subprocess that imports only what it runs,
 with the bot's own module path (never the working directory's: a clone of another
