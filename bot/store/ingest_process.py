@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection as Pipe
 from operator import attrgetter
 from typing import Any
 
+from bot.gc_tuning import tune_gc
 from bot.incidents.grouping import Event, Item, Origin, Plan, Verdict
 from bot.ingest.alert import Alert
 from bot.ingest.parse import Body
@@ -368,6 +369,7 @@ class IngestProcess:
 
 def main() -> None:
     """The process's entry: its socket's descriptor is the last argument."""
+    tune_gc()
     pipe = Pipe(int(sys.argv[-1]))
     try:
         url: str = pipe.recv()

@@ -4,6 +4,7 @@ and fail as they would on the writer thread."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import os
 import pickle
@@ -157,3 +158,17 @@ def test_the_rules_cross_once_and_a_new_configuration_crosses_again(config_dir: 
     third = cross(partial(_rename, title=newer))
     assert third.keywords["title"] is not first.keywords["title"]  # type: ignore[attr-defined]
     assert list(sent) == [id(newer)] and len(received) == 1
+
+
+def _gc_threshold(conn: Connection) -> tuple[int, ...]:
+    return gc.get_threshold()
+
+
+async def test_the_ingest_process_collects_garbage_as_seldom_as_the_bot(sqlite_url: str) -> None:
+    """At the default threshold, unpickling a batch took four times as long."""
+    store = Store(sqlite_url)
+    await store.open()
+    try:
+        assert await store.write(_gc_threshold, portable=True) == (20_000, 10, 10)
+    finally:
+        await store.close()
