@@ -6,10 +6,9 @@ SQLite file (WAL, synchronous=FULL).
 Run: .venv/bin/python bench/ingest_phases.py [--batches 150] [--requests 67] [--gc-default]
 
 The bot's side is what the writer thread does with the GIL held (encode a batch for
-the ingest process); the rest is the ingest process's work. Both wire forms are
-timed: webhook bodies (parsed again there) and parsed alerts as tuples. Single-thread
-figures: far steadier than the HTTP benchmark on a shared host, so use them to judge
-a change to the write path.
+the ingest process); the rest is the ingest process's work. Single-thread figures:
+far steadier than the HTTP benchmark on a shared host, so use them to judge a change
+to the write path.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ from ingest import Payloads  # noqa: E402  (bench/ingest.py's generator)
 
 from bot.config import load_config  # noqa: E402
 from bot.gc_tuning import tune_gc  # noqa: E402
-from bot.incidents.grouping import Item, Origin, plan  # noqa: E402
-from bot.ingest.parse import Body  # noqa: E402
+from bot.incidents.grouping import Item, plan  # noqa: E402
+from bot.ingest import parse_alertmanager_webhook  # noqa: E402
 from bot.store import ingest as store_ingest  # noqa: E402
 from bot.store.engine import create_engine, migrate  # noqa: E402
 from bot.store.ingest_process import decode_items, encode_items  # noqa: E402
@@ -41,18 +40,16 @@ from bot.store.sql import Sql  # noqa: E402
 _WARMUP = 20  # batches, while the tables fill
 
 
-def _requests(gens: list[Payloads], count: int, config: object) -> list[tuple[list[Item], Origin]]:
+def _items(gens: list[Payloads], count: int, config: object) -> list[Item]:
     router = config.router  # type: ignore[attr-defined]
     out = []
     for k in range(count):
-        body = Body("alertmanager", gens[k % len(gens)].next_body())
-        alerts = body.parse()
-        items = [
+        alerts, _meta = parse_alertmanager_webhook(gens[k % len(gens)].next_body())
+        out.extend(
             Item(alert, route.group_key(alert.labels), route, None)
             for alert in alerts
             for route in router.route(alert.labels)
-        ]
-        out.append((items, Origin(body, alerts)))
+        )
     return out
 
 
@@ -72,17 +69,12 @@ def main() -> None:
     spent: Counter[str] = Counter()
     alerts = 0
     for batch in range(args.batches + _WARMUP):
-        requests = _requests(gens, args.requests, config)
-        as_tuples = [(items, None) for items, _origin in requests]
+        sent = _items(gens, args.requests, config)
         now = datetime.now(UTC)
         marks = [time.perf_counter()]
-        wire_bodies = pickle.dumps(encode_items(requests, now), pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+        wire = pickle.dumps(encode_items(sent, now), pickle.HIGHEST_PROTOCOL)
         marks.append(time.perf_counter())
-        wire_tuples = pickle.dumps(encode_items(as_tuples, now), pickle.HIGHEST_PROTOCOL)
-        marks.append(time.perf_counter())
-        decode_items(pickle.loads(wire_bodies))
-        marks.append(time.perf_counter())
-        items, _now = decode_items(pickle.loads(wire_tuples))
+        items, _now = decode_items(pickle.loads(wire))
         marks.append(time.perf_counter())
         with engine.begin() as conn:
             sql = Sql(conn)
@@ -98,11 +90,9 @@ def main() -> None:
             continue
         alerts += len(items)
         names = [
-            "bot: encode, bodies",
-            "bot: encode, tuples",
-            "process: decode, bodies (parse again)",
-            "process: decode, tuples",
-            None,
+            "bot: encode and pickle",
+            "process: unpickle and decode",
+            None,  # BEGIN IMMEDIATE
             "process: load what the batch touches",
             "process: plan",
             "process: write",
@@ -118,9 +108,9 @@ def main() -> None:
     )
     for name, seconds in spent.items():
         print(f"  {name:40s} {seconds / alerts * 1e6:6.1f} µs/alert")
-    process = sum(v for k, v in spent.items() if k.startswith("process") and "tuples" not in k)
+    process = sum(v for k, v in spent.items() if k.startswith("process"))
     print(
-        f"  {'process, bodies: all':40s} {process / alerts * 1e6:6.1f} µs/alert "
+        f"  {'process: all':40s} {process / alerts * 1e6:6.1f} µs/alert "
         f"(at most {alerts / process:,.0f} alerts/s on one core)"
     )
 

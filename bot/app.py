@@ -20,8 +20,8 @@ from bot.chat import slack
 from bot.config import Config, load_config
 from bot.escalation import handoffs, targets
 from bot.incidents import actions
-from bot.incidents.grouping import Item, Origin, Plan
-from bot.ingest import Alert, AlertStatus, Body
+from bot.incidents.grouping import Item, Plan
+from bot.ingest import Alert, AlertStatus
 from bot.metrics import Metrics
 from bot.muting import MuteRuntime
 from bot.notify import ConsoleNotifier, Notifier
@@ -98,9 +98,8 @@ class Pagerbot:
     def router(self) -> Router:
         return self.config.router
 
-    async def ingest(self, alerts: list[Alert], body: Body | None = None) -> Plan | None:
-        """Route, mute, group and store alerts; returns once they are committed. `body`:
-        the request they were parsed from (see `Body`)."""
+    async def ingest(self, alerts: list[Alert]) -> Plan | None:
+        """Route, mute, group and store alerts; returns once they are committed."""
         if not alerts:
             return None
         mutes = self.muting.evaluate(alerts, self.clock())
@@ -110,10 +109,10 @@ class Pagerbot:
         for alert, mute in zip(alerts, mutes, strict=True):
             for route in self.router.route(alert.labels):
                 items.append(Item(alert, route.group_key(alert.labels), route, mute))
-        return await self._store(items, Origin(body, alerts) if body is not None else None)
+        return await self._store(items)
 
-    async def _store(self, items: list[Item], origin: Origin | None = None) -> Plan:
-        result = await self.store.ingest(items, origin)
+    async def _store(self, items: list[Item]) -> Plan:
+        result = await self.store.ingest(items)
         if result.events:
             self.dispatcher.wake()
         if any(e.kind in ("opened", "reopened") for e in result.events):

@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from bot.ingest.alert import Alert, AlertStatus
-from bot.ingest.parse import Body
 from bot.rules.mute import Mute
 from bot.rules.router import RouteDecision
 
@@ -125,15 +124,6 @@ class Item:
     group_key: str
     route: RouteDecision
     mute: Mute | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """The request a list of items came from: `body` parses again to `alerts`, and every
-    item's alert is one of them."""
-
-    body: Body
-    alerts: list[Alert]
 
 
 def title_of(alert: Alert, group_labels: dict[str, str]) -> str:

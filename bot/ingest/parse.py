@@ -7,7 +7,6 @@ sender's operator can fix it from the 400 alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -156,22 +155,3 @@ def parse_api_v2_alerts(body: bytes, *, now: datetime, resolve_timeout: timedelt
             )
         )
     return alerts
-
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """A request's body and what its parse depended on. Parsing it again gives the same
-    alerts, so a batch can cross to the ingest process as bytes, which copy in C,
-    rather than as alerts, which the GIL-holding bot would have to pickle."""
-
-    source: str  # "alertmanager" or "api-v2"
-    data: bytes
-    now: datetime | None = None  # api-v2 only
-    resolve_timeout: timedelta | None = None  # api-v2 only
-
-    def parse(self) -> list[Alert]:
-        if self.source == "alertmanager":
-            return parse_alertmanager_webhook(self.data)[0]
-        if self.now is None or self.resolve_timeout is None:
-            raise ValueError("an api-v2 body is parsed at a time, with a resolve timeout")
-        return parse_api_v2_alerts(self.data, now=self.now, resolve_timeout=self.resolve_timeout)

@@ -33,9 +33,8 @@ from operator import attrgetter
 from typing import Any
 
 from bot.gc_tuning import tune_gc
-from bot.incidents.grouping import Event, Item, Origin, Plan, Verdict
+from bot.incidents.grouping import Event, Item, Plan, Verdict
 from bot.ingest.alert import Alert
-from bot.ingest.parse import Body
 from bot.rules.model import RulesConfig
 from bot.rules.mute import Mute
 from bot.rules.router import RouteDecision
@@ -49,11 +48,10 @@ _STOP_SECONDS = 10.0
 
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
 # dataclasses themselves cost the bot more CPU than the batch's whole plan and write.
-# A request that came with its body sends the body (bytes copy at memory speed) and
-# only each item's own values; the process parses the body again, on its own core.
+# Sending the webhook bodies instead, parsed again here, saved the bot 3.7 µs an alert
+# and cost this process 5.1 (bench/ingest_phases.py), and this process is the busier.
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
-Part = tuple[tuple[Any, ...] | None, list[tuple[Any, ...]]]  # (body or None, rows)
-Request = tuple[datetime, list[RouteDecision], list[Part]]
+Request = tuple[datetime, list[RouteDecision], list[tuple[Any, ...]]]
 Reply = tuple[float, list[tuple[Any, ...]], list[tuple[int, str, str]], list[str]]
 
 
@@ -70,48 +68,40 @@ _alert_fields = attrgetter(
 )
 
 
-def encode_items(requests: list[tuple[list[Item], Origin | None]], now: datetime) -> Request:
+def encode_items(items: list[Item], now: datetime) -> Request:
     routes: dict[int, RouteDecision] = {}  # by id(): a decision's own hash is slow
     index: dict[int, int] = {}
-
-    def item_values(item: Item) -> tuple[str, int, str | None, str | None]:
+    rows = []
+    for item in items:
+        mute = item.mute
         key = id(item.route)
         route = index.get(key)
         if route is None:
             route = index[key] = len(routes)
             routes[key] = item.route
-        mute = item.mute
-        return item.group_key, route, mute.ref if mute else None, mute.text if mute else None
-
-    parts: list[Part] = []
-    for items, origin in requests:
-        if origin is None:
-            parts.append((None, [(*_alert_fields(i.alert), *item_values(i)) for i in items]))
-            continue
-        position = {id(alert): n for n, alert in enumerate(origin.alerts)}
-        body = origin.body
-        parts.append(
+        rows.append(
             (
-                (body.source, body.data, body.now, body.resolve_timeout),
-                [(position[id(i.alert)], *item_values(i)) for i in items],
+                *_alert_fields(item.alert),
+                item.group_key,
+                route,
+                mute.ref if mute else None,
+                mute.text if mute else None,
             )
         )
-    return now, list(routes.values()), parts
+    return now, list(routes.values()), rows
 
 
 def decode_items(request: Request) -> tuple[list[Item], datetime]:
-    now, routes, parts = request
-    items: list[Item] = []
-    for body, rows in parts:
-        if body is None:
-            alerts = [Alert(*r[:9]) for r in rows]
-            rows = [(n, *r[9:]) for n, r in enumerate(rows)]
-        else:
-            alerts = Body(*body).parse()
-        items.extend(
-            Item(alerts[r[0]], r[1], routes[r[2]], Mute(r[3], r[4]) if r[3] is not None else None)
-            for r in rows
+    now, routes, rows = request
+    items = [
+        Item(
+            Alert(*r[:9]),
+            r[9],
+            routes[r[10]],
+            Mute(r[11], r[12]) if r[11] is not None else None,
         )
+        for r in rows
+    ]
     return items, now
 
 
@@ -276,14 +266,11 @@ class IngestProcess:
         """Start the process now rather than on the first batch."""
         self._ensure()
 
-    def apply(
-        self, requests: list[tuple[list[Item], Origin | None]], now: datetime
-    ) -> tuple[Plan, float]:
-        """Plan, write and commit one batch (these requests' items) there; returns the
-        plan and its seconds."""
+    def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
+        """Plan, write and commit one batch there; returns the plan and its seconds."""
         try:
             pipe = self._ensure()
-            pipe.send(encode_items(requests, now))
+            pipe.send(encode_items(items, now))
             reply: tuple[Any, ...] = pipe.recv()
         except (EOFError, OSError) as exc:
             code = self._process.poll() if self._process is not None else None

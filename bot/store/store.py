@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.incidents.grouping import Item, Origin, Plan
+from bot.incidents.grouping import Item, Plan
 from bot.store.engine import create_engine, is_sqlite, migrate
 from bot.store.errors import StoreUnavailable
 from bot.store.ingest_process import IngestProcess
@@ -92,15 +92,14 @@ class Store:
             raise StoreUnavailable("the store is not open")
         return self._writer
 
-    async def ingest(self, items: list[Item], origin: Origin | None = None) -> Plan:
+    async def ingest(self, items: list[Item]) -> Plan:
         """Durably apply alerts; returns once committed (the plan of the whole batch).
-        `origin`: the request the items' alerts came from, if one did.
 
         A commit slower than `ingest_timeout` answers StoreUnavailable (503) instead of
         letting Alertmanager cancel at 10 s; if it commits later, the sender's retry is
         a duplicate and changes nothing.
         """
-        committed = self._require_writer().ingest(items, origin)
+        committed = self._require_writer().ingest(items)
         try:
             async with asyncio.timeout(self.ingest_timeout):
                 return await committed

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from bot.incidents.grouping import Item, Origin, Plan
+from bot.incidents.grouping import Item, Plan
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
 from bot.store.ingest_process import IngestProcess, Outcome
@@ -38,7 +38,6 @@ _MAX_BATCH_ALERTS = 20_000
 class _Ingest:
     items: list[Item]
     future: asyncio.Future[Plan]
-    origin: Origin | None = None
 
 
 @dataclass(slots=True)
@@ -76,13 +75,13 @@ class Writer:
         self._loop = asyncio.get_running_loop()
         self._thread.start()
 
-    def ingest(self, items: list[Item], origin: Origin | None = None) -> asyncio.Future[Plan]:
+    def ingest(self, items: list[Item]) -> asyncio.Future[Plan]:
         """Queue the alerts; the future is settled after their commit. Cancelling it only
         stops the waiting: what is queued is committed all the same."""
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[Plan] = self._loop.create_future()
-        self._queue.put(_Ingest(items, future, origin))
+        self._queue.put(_Ingest(items, future))
         return future
 
     async def run(
@@ -180,15 +179,16 @@ class Writer:
                 late.done.set()
 
     def _ingest(self, requests: list[_Ingest]) -> None:
+        items = [item for req in requests for item in req.items]
         try:
-            result, seconds = self._apply(requests)
+            result, seconds = self._apply(items)
         except Exception as exc:
             if len(requests) > 1:
                 # One bad request must not fail the others that shared its batch.
                 for req in requests:
                     self._ingest([req])
                 return
-            log.warning("ingest of %d alerts failed: %s", len(requests[0].items), exc)
+            log.warning("ingest of %d alerts failed: %s", len(items), exc)
             self._settle([requests[0].future], error=unavailable(exc))
             return
         if self._observe is not None:
@@ -196,10 +196,9 @@ class Writer:
         # Every request of the batch gets the batch's plan; count metrics once, here.
         self._settle([req.future for req in requests], result)
 
-    def _apply(self, requests: list[_Ingest]) -> tuple[Plan, float]:
+    def _apply(self, items: list[Item]) -> tuple[Plan, float]:
         if self._process is not None:
-            return self._process.apply([(r.items, r.origin) for r in requests], self._clock())
-        items = [item for req in requests for item in req.items]
+            return self._process.apply(items, self._clock())
         started = time.perf_counter()
         with self._engine.begin() as conn:
             result = apply_batch(conn, items, self._clock())

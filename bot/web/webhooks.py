@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.ingest import Body, PayloadError
+from bot.ingest import PayloadError, parse_alertmanager_webhook, parse_api_v2_alerts
 from bot.web.keys import BOT
 
 
@@ -51,28 +51,25 @@ async def _body(request: web.Request) -> bytes:
 
 async def alertmanager(request: web.Request) -> web.Response:
     bot = request.app[BOT]
-    body = Body("alertmanager", await _body(request))
+    body = await _body(request)
     try:
-        alerts = body.parse()
+        alerts, _meta = parse_alertmanager_webhook(body)
     except PayloadError as exc:
         bot.metrics.requests_rejected.labels("bad_payload").inc()
         return _error(400, str(exc))
-    await bot.ingest(alerts, body)
+    await bot.ingest(alerts)
     return web.json_response({"status": "ok", "alerts": len(alerts)})
 
 
 async def api_v2_alerts(request: web.Request) -> web.Response:
     bot = request.app[BOT]
-    body = Body(
-        "api-v2",
-        await _body(request),
-        now=bot.clock(),
-        resolve_timeout=bot.rules.defaults.resolve_timeout,
-    )
+    body = await _body(request)
     try:
-        alerts = body.parse()
+        alerts = parse_api_v2_alerts(
+            body, now=bot.clock(), resolve_timeout=bot.rules.defaults.resolve_timeout
+        )
     except PayloadError as exc:
         bot.metrics.requests_rejected.labels("bad_payload").inc()
         return _error(400, str(exc))
-    await bot.ingest(alerts, body)
+    await bot.ingest(alerts)
     return web.json_response({"status": "ok", "alerts": len(alerts)})

@@ -18,14 +18,14 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from bot.incidents.grouping import Item, Origin, Verdict
-from bot.ingest import Alert, AlertStatus, Body
+from bot.incidents.grouping import Item, Verdict
+from bot.ingest import Alert, AlertStatus
 from bot.rules import Router
 from bot.rules.mute import Mute
 from bot.store import Store, StoreUnavailable
 from bot.store.engine import normalize_url
 from bot.store.ingest_process import decode_items, decode_plan, encode_items, encode_plan
-from tests.helpers import Clock, am_alert, am_webhook, eventually
+from tests.helpers import Clock, eventually
 from tests.store.test_store import _hold_write_lock, items, make_alert
 
 
@@ -119,54 +119,12 @@ def test_the_wire_format_keeps_every_field(router: Router) -> None:
         Item(alert, route.group_key(alert.labels), route, Mute("silence:7", "silenced by ann")),
         Item(alert, route.group_key(alert.labels), route, None),
     ]
-    received, at = decode_items(encode_items([(sent, None)], now))
+    received, at = decode_items(encode_items(sent, now))
     assert at == now
     assert [(i.alert, i.group_key, i.route, i.mute) for i in received] == [
         (i.alert, i.group_key, i.route, i.mute) for i in sent
     ]
     assert received[0].alert.status is AlertStatus.FIRING
-
-
-def test_a_request_body_crosses_as_bytes_and_parses_to_the_same_items(router: Router) -> None:
-    """Items that came with their body cross as the body and each item's own values;
-    the process's parse of it gives what the bot's gave, both sources, in any order of
-    alerts and routes, beside a request without a body."""
-    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    webhook = Body(
-        "alertmanager",
-        am_webhook(
-            am_alert(alertname="DiskFull", team="payments", pod="a", annotations={"s": "1"}),
-            am_alert("resolved", alertname="DiskFull", pod="b", ends_at="2026-03-01T11:59:00Z"),
-            am_alert(alertname="CPUHigh", cluster="eu-1"),
-        ),
-    )
-    api = Body(
-        "api-v2",
-        b'[{"labels": {"alertname": "Api", "team": "payments"}, "endsAt": "2026-03-01T11:00:00Z"},'
-        b' {"labels": {"alertname": "Api2"}, "annotations": {"summary": "x"}}]',
-        now=now,
-        resolve_timeout=timedelta(minutes=5),
-    )
-    requests: list[tuple[list[Item], Origin | None]] = []
-    for body in (webhook, api):
-        alerts = body.parse()
-        sent = [
-            Item(alert, route.group_key(alert.labels), route, Mute(f"m:{n}", "why") if n else None)
-            for n, alert in reversed(list(enumerate(alerts)))
-            for route in router.route(alert.labels)
-        ]
-        requests.append((sent, Origin(body, alerts)))
-    plain = items(router, make_alert("Plain", pod="p"))
-    requests.insert(1, (plain, None))
-    wire = encode_items(requests, now)
-    assert all(isinstance(body, tuple) for body, _rows in (wire[2][0], wire[2][2]))
-    assert not any(isinstance(v, dict) for _body, rows in wire[2][::2] for r in rows for v in r)
-    received, _at = decode_items(wire)
-    expected = [item for sent, _origin in requests for item in sent]
-    assert len(received) == len(expected) >= 5
-    assert [(i.alert, i.group_key, i.route, i.mute) for i in received] == [
-        (i.alert, i.group_key, i.route, i.mute) for i in expected
-    ]
 
 
 async def test_a_plan_comes_back_with_its_incidents_events_and_verdicts(
