@@ -10,6 +10,7 @@ jobs on this thread's connection; never both at once.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import threading
@@ -134,10 +135,14 @@ class Writer:
         self._loop.call_soon_threadsafe(settle)
 
     def _run(self) -> None:
+        """Each round: commit what ingest queued, then one job (or the shared jobs
+        together), then look again. A webhook waits behind at most one other write:
+        running every job queued before the next batch made a storm's webhooks wait
+        behind a chat claim, an escalation tick and a row of completions at once."""
+        jobs: collections.deque[_Job] = collections.deque()
         while True:
-            first = self._queue.get()
-            batch = [first]
-            size = len(first.items) if isinstance(first, _Ingest) else 0
+            batch: list[_Ingest | _Job | _Stop] = [] if jobs else [self._queue.get()]
+            size = sum(len(b.items) for b in batch if isinstance(b, _Ingest))
             while size < _MAX_BATCH_ALERTS:
                 try:
                     nxt = self._queue.get_nowait()
@@ -149,21 +154,33 @@ class Writer:
             ingests = [b for b in batch if isinstance(b, _Ingest)]
             if ingests:
                 self._ingest(ingests)
-            jobs = [b for b in batch if isinstance(b, _Job)]
-            shared = [job for job in jobs if job.share]
-            if len(shared) > 1:
-                self._jobs_together(shared)
-                jobs = [job for job in jobs if not job.share]
-            for job in jobs:
-                self._jobs([job])
+            jobs.extend(b for b in batch if isinstance(b, _Job))
             stops = [b for b in batch if isinstance(b, _Stop)]
             if stops:
+                while jobs:
+                    self._next_jobs(jobs)
                 self._drain_after_stop()
                 if self._process is not None:
                     self._process.close()
                 for stop in stops:
                     stop.done.set()
                 return
+            if jobs:
+                self._next_jobs(jobs)
+
+    def _next_jobs(self, jobs: collections.deque[_Job]) -> None:
+        """The next job; if it is shared, every shared job waiting, in one transaction."""
+        if not jobs[0].share:
+            self._jobs([jobs.popleft()])
+            return
+        shared = [job for job in jobs if job.share]
+        rest = [job for job in jobs if not job.share]
+        jobs.clear()
+        jobs.extend(rest)
+        if len(shared) > 1:
+            self._jobs_together(shared)
+        else:
+            self._jobs(shared)
 
     def _drain_after_stop(self) -> None:
         while True:

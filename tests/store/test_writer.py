@@ -1,4 +1,5 @@
-"""Shared writes: small writes queued together commit together, and fail alone."""
+"""The writer's order: shared writes queued together commit together and fail alone;
+a webhook waits behind at most one other write."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from bot.rules import Router
 from bot.store import Store
 from bot.store.engine import normalize_url
-from bot.store.tables import counters
+from bot.store.tables import counters, incidents
 from tests.helpers import eventually
+from tests.store.test_store import items, make_alert
 
 
 def _insert(name: str) -> Any:
@@ -29,8 +32,9 @@ def _fail(conn: Connection) -> None:
     raise RuntimeError("this job fails")
 
 
-async def _queued_behind_a_busy_writer(store: Store, *writes: Any) -> list[Any]:
-    """Run `writes` (fn, share) so that all are queued while the writer is busy."""
+async def _queue_behind_a_busy_writer(store: Store, *writes: Any) -> list[Any]:
+    """Queue `writes` (fn, share) together while the writer is busy, then let it go;
+    returns their futures."""
     started, gate = threading.Event(), threading.Event()
 
     def busy(_conn: Connection) -> None:
@@ -43,6 +47,12 @@ async def _queued_behind_a_busy_writer(store: Store, *writes: Any) -> list[Any]:
     await asyncio.sleep(0.05)  # let every write reach the writer's queue
     gate.set()
     await blocker
+    return pending
+
+
+async def _queued_behind_a_busy_writer(store: Store, *writes: Any) -> list[Any]:
+    """Run `writes` (fn, share) so that all are queued while the writer is busy."""
+    pending = await _queue_behind_a_busy_writer(store, *writes)
     return await asyncio.gather(*pending, return_exceptions=True)
 
 
@@ -94,3 +104,31 @@ async def test_a_write_gets_its_own_result(database_url: str, share: bool) -> No
     finally:
         await store.close()
     assert (result, shared) == (7, 8)
+
+
+async def test_a_webhook_waits_behind_one_write_not_every_write_queued(
+    sqlite_url: str, router: Router
+) -> None:
+    """Two writes queued together, then a webhook while the first runs: the webhook
+    commits before the second write, which sees its incident."""
+    store = Store(sqlite_url, ingest_process=False)  # jobs that block need this thread
+    await store.open()
+    try:
+        first_running, release_first = threading.Event(), threading.Event()
+
+        def first(_conn: Connection) -> None:
+            first_running.set()
+            release_first.wait(10)
+
+        def second(conn: Connection) -> int:
+            return conn.execute(sa.select(sa.func.count()).select_from(incidents)).scalar_one()
+
+        writes = await _queue_behind_a_busy_writer(store, (first, False), (second, False))
+        await eventually(first_running.is_set)
+        webhook = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
+        await asyncio.sleep(0.05)  # queued while the first write runs
+        release_first.set()
+        await webhook
+        assert (await asyncio.gather(*writes))[1] == 1
+    finally:
+        await store.close()
