@@ -30,7 +30,7 @@ from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from bot.gc_tuning import tune_gc
 from bot.incidents.grouping import Event, Item, Plan, Verdict
@@ -135,6 +135,7 @@ def decode_plan(reply: Reply) -> tuple[Plan, float]:
 # Jobs: other writes that run here when they are marked portable (see `Store.write`).
 Job = Callable[[Any], Any]
 Outcome = tuple[str, Any]  # ("ok", result) | ("unavailable", text) | ("failed", exception)
+JobsMessage = tuple[str, bool, list[bytes]]  # ("jobs", together, pickled jobs)
 
 
 class _JobPickler(pickle.Pickler):
@@ -211,42 +212,48 @@ def _serve(pipe: Pipe, url: str) -> None:
     try:
         while True:
             try:
-                message: Request | tuple[str, bool, list[bytes]] | None = pipe.recv()
+                message: Request | JobsMessage | None = pipe.recv()
             except EOFError:
                 return  # the bot is gone
             if message is None:
                 return
             if message[0] == "jobs":
-                _, together, blobs = message
-                try:
-                    jobs = [_JobUnpickler(blob, rules).load() for blob in blobs]
-                except Exception as exc:
-                    pipe.send([_failure(exc)] * len(blobs))
-                    continue
-                outcomes = _run_jobs(engine, jobs, together)
-                try:
-                    pipe.send(outcomes)
-                except Exception as exc:  # a result that does not pickle: a bug of ours
-                    text = f"a job's result did not pickle: {exc}"
-                    pipe.send([("failed", IngestFailed(text))] * len(blobs))
-                continue
-            started = time.perf_counter()
-            try:
-                items, now = decode_items(message)  # type: ignore[arg-type]
-                with engine.begin() as conn:
-                    result = apply_batch(conn, items, now)
-                reply = encode_plan(result, time.perf_counter() - started)
-            except Exception as exc:
-                # Exceptions of database drivers do not always pickle: send their text.
-                error = unavailable(exc)
-                if isinstance(error, StoreUnavailable):
-                    pipe.send(("unavailable", str(error)))
-                else:
-                    pipe.send(("failed", f"{type(exc).__name__}: {exc}"))
-                continue
-            pipe.send(("ok", reply))
+                pipe.send_bytes(_serve_jobs(engine, rules, cast(JobsMessage, message)))
+            else:
+                pipe.send(_serve_batch(engine, cast(Request, message)))
     finally:
         engine.dispose()
+
+
+def _serve_jobs(engine: Any, rules: dict[int, RulesConfig], message: JobsMessage) -> bytes:
+    """The jobs' outcomes, pickled."""
+    _, together, blobs = message
+    try:
+        jobs = [_JobUnpickler(blob, rules).load() for blob in blobs]
+    except Exception as exc:
+        outcomes = [_failure(exc)] * len(blobs)
+    else:
+        outcomes = _run_jobs(engine, jobs, together)
+    try:
+        return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # a result that does not pickle: a bug of ours
+        failed = ("failed", IngestFailed(f"a job's result did not pickle: {exc}"))
+        return pickle.dumps([failed] * len(blobs), pickle.HIGHEST_PROTOCOL)
+
+
+def _serve_batch(engine: Any, request: Request) -> tuple[str, Any]:
+    started = time.perf_counter()
+    try:
+        items, now = decode_items(request)
+        with engine.begin() as conn:
+            result = apply_batch(conn, items, now)
+        return ("ok", encode_plan(result, time.perf_counter() - started))
+    except Exception as exc:
+        # Exceptions of database drivers do not always pickle: send their text.
+        error = unavailable(exc)
+        if isinstance(error, StoreUnavailable):
+            return ("unavailable", str(error))
+        return ("failed", f"{type(exc).__name__}: {exc}")
 
 
 class IngestProcess:

@@ -50,6 +50,10 @@ def _fail_unpicklably(conn: Connection) -> None:
     raise _Unpicklable()
 
 
+def _unpicklable_result(conn: Connection) -> object:
+    return threading.Lock()
+
+
 def _kill_self(conn: Connection) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -95,6 +99,8 @@ async def test_a_portable_write_fails_as_it_would_on_the_writer_thread(
             await store.write(_fail_unpicklably, portable=True)
         with pytest.raises(Exception, match="pickle"):
             await store.write(lambda conn: None, portable=True)  # a bug: said, not hidden
+        with pytest.raises(IngestFailed, match="result did not pickle"):
+            await store.write(_unpicklable_result, portable=True)
         assert await store.write(partial(_rename, title="renamed"), portable=True) == 1
     finally:
         await store.close()
