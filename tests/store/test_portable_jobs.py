@@ -4,12 +4,14 @@ and fail as they would on the writer thread."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import io
 import os
 import pickle
 import signal
 import threading
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -58,6 +60,16 @@ def _kill_self(conn: Connection) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@contextlib.asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Store]:
+    store = Store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def _titles(url: str) -> set[str]:
     engine = sa.create_engine(url)
     try:
@@ -70,17 +82,13 @@ def _titles(url: str) -> set[str]:
 async def test_a_portable_write_runs_in_the_ingest_process_after_the_batches_before_it(
     database_url: str, router: Router
 ) -> None:
-    store = Store(database_url)
-    await store.open()
-    try:
+    async with _opened(database_url) as store:
         committed = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
         await asyncio.sleep(0)  # queued, not yet committed
         assert not committed.done()
         there = await store.write(_pid_and_incidents, portable=True)
         await committed
         here = await store.write(_pid_and_incidents)
-    finally:
-        await store.close()
     assert there[0] != os.getpid()
     assert there[1] == 1  # the batch queued before it is committed
     assert here == (os.getpid(), 1)  # not portable: on the writer thread
@@ -89,9 +97,7 @@ async def test_a_portable_write_runs_in_the_ingest_process_after_the_batches_bef
 async def test_a_portable_write_fails_as_it_would_on_the_writer_thread(
     database_url: str, router: Router
 ) -> None:
-    store = Store(database_url)
-    await store.open()
-    try:
+    async with _opened(database_url) as store:
         await store.ingest(items(router, make_alert("A", pod="a")))
         with pytest.raises(LookupError, match="no such thing"):
             await store.write(partial(_fail, message="no such thing"), portable=True)
@@ -102,17 +108,13 @@ async def test_a_portable_write_fails_as_it_would_on_the_writer_thread(
         with pytest.raises(IngestFailed, match="result did not pickle"):
             await store.write(_unpicklable_result, portable=True)
         assert await store.write(partial(_rename, title="renamed"), portable=True) == 1
-    finally:
-        await store.close()
     assert _titles(database_url) == {"renamed"}
 
 
 async def test_shared_portable_writes_commit_together_and_one_failing_fails_alone(
     sqlite_url: str, router: Router
 ) -> None:
-    store = Store(sqlite_url)
-    await store.open()
-    try:
+    async with _opened(sqlite_url) as store:
         await store.ingest(items(router, make_alert("A", pod="a")))
         # Queued at once, they reach the writer as one batch and are tried together.
         results = await asyncio.gather(
@@ -121,8 +123,6 @@ async def test_shared_portable_writes_commit_together_and_one_failing_fails_alon
             store.write(partial(_rename, title="two"), share=True, portable=True),
             return_exceptions=True,
         )
-    finally:
-        await store.close()
     assert results[0] == 1 and results[2] == 1
     assert isinstance(results[1], LookupError)
     assert _titles(sqlite_url) == {"two"}  # the failing one rolled back alone
@@ -131,16 +131,12 @@ async def test_shared_portable_writes_commit_together_and_one_failing_fails_alon
 async def test_a_process_that_dies_in_a_job_answers_retry_and_the_next_write_restarts_it(
     sqlite_url: str, router: Router
 ) -> None:
-    store = Store(sqlite_url)
-    await store.open()
-    try:
+    async with _opened(sqlite_url) as store:
         first = store.ingest_pid
         with pytest.raises(StoreUnavailable, match="ingest process exited"):
             await store.write(_kill_self, portable=True)
         assert await store.write(partial(_rename, title="after"), portable=True) == 0
         assert store.ingest_pid not in (None, first)
-    finally:
-        await store.close()
 
 
 def test_the_rules_cross_once_and_a_new_configuration_crosses_again(config_dir: Path) -> None:
@@ -172,9 +168,5 @@ def _gc_threshold(conn: Connection) -> tuple[int, ...]:
 
 async def test_the_ingest_process_collects_garbage_as_seldom_as_the_bot(sqlite_url: str) -> None:
     """At the default threshold, unpickling a batch took four times as long."""
-    store = Store(sqlite_url)
-    await store.open()
-    try:
+    async with _opened(sqlite_url) as store:
         assert await store.write(_gc_threshold, portable=True) == (20_000, 10, 10)
-    finally:
-        await store.close()
