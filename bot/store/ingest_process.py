@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from operator import attrgetter
@@ -41,6 +40,7 @@ from bot.rules.router import RouteDecision
 from bot.store.engine import create_engine
 from bot.store.errors import IngestFailed, StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch, incident_state, incident_values
+from bot.store.jobs import Job, run_jobs
 
 log = logging.getLogger(__name__)
 _STOP_SECONDS = 10.0
@@ -133,7 +133,6 @@ def decode_plan(reply: Reply) -> tuple[Plan, float]:
 
 
 # Jobs: other writes that run here when they are marked portable (see `Store.write`).
-Job = Callable[[Any], Any]
 Outcome = tuple[str, Any]  # ("ok", result) | ("unavailable", text) | ("failed", exception)
 JobsMessage = tuple[str, bool, list[bytes]]  # ("jobs", together, pickled jobs)
 
@@ -183,25 +182,6 @@ def _failure(exc: Exception) -> Outcome:
     return ("failed", error)
 
 
-def _run_jobs(engine: Any, jobs: list[Job], together: bool) -> list[Outcome]:
-    """`together`: in one transaction, and if that fails, each in its own."""
-    if together:
-        try:
-            with engine.begin() as conn:
-                results = [job(conn) for job in jobs]
-            return [("ok", result) for result in results]
-        except Exception:
-            pass
-    outcomes: list[Outcome] = []
-    for job in jobs:
-        try:
-            with engine.begin() as conn:
-                outcomes.append(("ok", job(conn)))
-        except Exception as exc:
-            outcomes.append(_failure(exc))
-    return outcomes
-
-
 def _serve(pipe: Pipe, url: str) -> None:
     """The process: apply each batch received in one transaction (or run the jobs
     received), answer, repeat."""
@@ -233,7 +213,10 @@ def _serve_jobs(engine: Any, rules: dict[int, RulesConfig], message: JobsMessage
     except Exception as exc:
         outcomes = [_failure(exc)] * len(blobs)
     else:
-        outcomes = _run_jobs(engine, jobs, together)
+        outcomes = [
+            ("ok", value) if ok else _failure(value)
+            for ok, value in run_jobs(engine, jobs, together=together)
+        ]
     try:
         return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # a result that does not pickle: a bug of ours
@@ -275,15 +258,7 @@ class IngestProcess:
 
     def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
         """Plan, write and commit one batch there; returns the plan and its seconds."""
-        try:
-            pipe = self._ensure()
-            pipe.send(encode_items(items, now))
-            reply: tuple[Any, ...] = pipe.recv()
-        except (EOFError, OSError) as exc:
-            code = self._process.poll() if self._process is not None else None
-            self._discard()
-            # Whether it committed is unknown: a retry is a duplicate, which changes nothing.
-            raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
+        reply: tuple[Any, ...] = self._exchange(encode_items(items, now))
         if reply[0] == "ok":
             return decode_plan(reply[1])
         if reply[0] == "unavailable":
@@ -299,15 +274,20 @@ class IngestProcess:
             buffer = io.BytesIO()
             _JobPickler(buffer, self._rules_sent).dump(job)
             blobs.append(buffer.getvalue())
+        outcomes: list[Outcome] = self._exchange(("jobs", together, blobs))
+        return outcomes
+
+    def _exchange(self, message: Any) -> Any:
+        """Send one message and wait for its answer."""
         try:
             pipe = self._ensure()
-            pipe.send(("jobs", together, blobs))
-            outcomes: list[Outcome] = pipe.recv()
+            pipe.send(message)
+            return pipe.recv()
         except (EOFError, OSError) as exc:
             code = self._process.poll() if self._process is not None else None
             self._discard()
+            # Whether it committed is unknown: a retry is a duplicate, which changes nothing.
             raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
-        return outcomes
 
     def _ensure(self) -> Pipe:
         if self._process is not None and self._process.poll() is not None:

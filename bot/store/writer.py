@@ -3,8 +3,8 @@
 Every request's alerts queue here; the thread takes everything that queued while
 it was committing and writes it in one transaction, so throughput grows with load
 while each webhook still gets its 200 only after its own alerts are on disk. Group
-commits run in the ingest process when there is one (a second core), other write
-jobs on this thread's connection; never both at once.
+commits and portable jobs run in the ingest process when there is one (a second
+core), other jobs on this thread's connection; never two at once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine
 from bot.incidents.grouping import Item, Plan
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
-from bot.store.ingest_process import IngestProcess, Outcome
+from bot.store.ingest_process import IngestProcess
+from bot.store.jobs import run_jobs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,17 +115,16 @@ class Writer:
         error: BaseException | None = None,
     ) -> None:
         """Hand one outcome to the waiting requests."""
-        self._settle_each([(future, result) for future in futures], error)
+        self._settle_each([(future, result, error) for future in futures])
 
     def _settle_each(
-        self, outcomes: list[tuple[asyncio.Future[Any], Any]], error: BaseException | None = None
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
     ) -> None:
-        """Hand each waiter its result (or all of them `error`): one wake-up of the loop
-        for them all."""
+        """Hand each waiter its result or its error: one wake-up of the loop for them all."""
         assert self._loop is not None
 
         def settle() -> None:
-            for future, result in outcomes:
+            for future, result, error in outcomes:
                 if future.done():
                     continue  # the client went away; its data is committed all the same
                 if error is not None:
@@ -177,10 +177,7 @@ class Writer:
         rest = [job for job in jobs if not job.share]
         jobs.clear()
         jobs.extend(rest)
-        if len(shared) > 1:
-            self._jobs_together(shared)
-        else:
-            self._jobs(shared)
+        self._jobs(shared, together=len(shared) > 1)
 
     def _drain_after_stop(self) -> None:
         while True:
@@ -221,51 +218,31 @@ class Writer:
             result = apply_batch(conn, items, self._clock())
         return result, time.perf_counter() - started
 
-    def _jobs_together(self, jobs: list[_Job]) -> None:
-        """One transaction (one commit, one fsync) for them all; if it fails, each alone,
-        so that one failing job does not fail the others."""
-        if self._process is not None and all(job.portable for job in jobs):
-            self._jobs(jobs, together=True)
-            return
-        try:
-            with self._engine.begin() as conn:
-                results = [job.fn(conn) for job in jobs]
-        except Exception:
-            for job in jobs:
-                self._jobs([job])
-            return
-        self._settle_each([(job.future, r) for job, r in zip(jobs, results, strict=True)])
-
     def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
-        """Portable jobs in the ingest process, where no GIL is shared with the event
-        loop: on this thread a job's every statement waited for the GIL again, and a
-        write took about three times its CPU. Others here, on the writer's connection."""
+        """Each in its own transaction, or (`together`) in one, see `run_jobs`. Portable
+        jobs run in the ingest process, where no GIL is shared with the event loop: on
+        this thread a job's every statement waited for the GIL again, and a write took
+        about three times its CPU. Others here, on the writer's connection."""
         if self._process is not None and all(job.portable for job in jobs):
             try:
                 outcomes = self._process.run([job.fn for job in jobs], together=together)
             except Exception as exc:
                 self._settle([job.future for job in jobs], error=unavailable(exc))
                 return
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_settle_outcomes, jobs, outcomes)
-            return
-        for job in jobs:
-            try:
-                with self._engine.begin() as conn:
-                    result = job.fn(conn)
-            except Exception as exc:
-                self._settle([job.future], error=unavailable(exc))
-                continue
-            self._settle([job.future], result)
-
-
-def _settle_outcomes(jobs: list[_Job], outcomes: list[Outcome]) -> None:
-    for job, (kind, value) in zip(jobs, outcomes, strict=True):
-        if job.future.done():
-            continue
-        if kind == "ok":
-            job.future.set_result(value)
-        elif kind == "unavailable":
-            job.future.set_exception(StoreUnavailable(value))
+            settled = [
+                (job.future, value if kind == "ok" else None, _outcome_error(kind, value))
+                for job, (kind, value) in zip(jobs, outcomes, strict=True)
+            ]
         else:
-            job.future.set_exception(value)
+            results = run_jobs(self._engine, [job.fn for job in jobs], together=together)
+            settled = [
+                (job.future, value if ok else None, None if ok else unavailable(value))
+                for job, (ok, value) in zip(jobs, results, strict=True)
+            ]
+        self._settle_each(settled)
+
+
+def _outcome_error(kind: str, value: Any) -> BaseException | None:
+    if kind == "ok":
+        return None
+    return StoreUnavailable(value) if kind == "unavailable" else value
