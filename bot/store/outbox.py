@@ -18,6 +18,69 @@ LEASE = timedelta(seconds=60)
 _EVENTS_PER_DELIVERY = 200
 
 
+# Built once: building a statement cost more than running it (claims run many times a
+# second under load).
+_earlier = outbox.alias("earlier")
+_DUE = (
+    sa.select(outbox.c.id, incidents.c.channel)
+    .join(incidents, incidents.c.id == outbox.c.incident_id)
+    .where(
+        outbox.c.done_at.is_(None),
+        outbox.c.due_at <= sa.bindparam("now", type_=outbox.c.due_at.type),
+        # Not while an older entry of the incident is pending: chat sees its changes
+        # in order.
+        ~sa.select(_earlier.c.id)
+        .where(
+            _earlier.c.incident_id == outbox.c.incident_id,
+            _earlier.c.done_at.is_(None),
+            _earlier.c.id < outbox.c.id,
+        )
+        .exists(),
+    )
+    .order_by(outbox.c.due_at, outbox.c.id)
+    .limit(sa.bindparam("take", type_=sa.Integer))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=outbox)
+_CLAIMED = (
+    sa.select(
+        outbox.c.id.label("entry_id"),
+        outbox.c.attempts.label("entry_attempts"),
+        outbox.c.kind.label("entry_kind"),
+        outbox.c.payload.label("entry_payload"),
+        notify_cursors.c.last_event_id,
+        notify_cursors.c.message_ref,
+        *incidents.c,
+    )
+    .join(incidents, incidents.c.id == outbox.c.incident_id)
+    .outerjoin(notify_cursors, notify_cursors.c.incident_id == outbox.c.incident_id)
+    .where(outbox.c.id.in_(sa.bindparam("entry_ids", expanding=True)))
+    .order_by(outbox.c.id)
+)
+_RANKED = (
+    sa.select(
+        outbox.c.id.label("entry_id"),
+        timeline.c.id,
+        timeline.c.at,
+        timeline.c.kind,
+        timeline.c.actor,
+        timeline.c.text,
+        sa.func.row_number().over(partition_by=outbox.c.id, order_by=timeline.c.id).label("rank"),
+    )
+    .join(timeline, timeline.c.incident_id == outbox.c.incident_id)
+    .outerjoin(notify_cursors, notify_cursors.c.incident_id == outbox.c.incident_id)
+    .where(
+        outbox.c.id.in_(sa.bindparam("entry_ids", expanding=True)),
+        timeline.c.id > sa.func.coalesce(notify_cursors.c.last_event_id, 0),
+    )
+    .subquery()
+)
+_EVENTS = (
+    sa.select(_RANKED)
+    .where(_RANKED.c.rank <= _EVENTS_PER_DELIVERY)
+    .order_by(_RANKED.c.entry_id, _RANKED.c.id)
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     entry_id: int
@@ -36,28 +99,11 @@ def claim(
     """Due entries, each the oldest pending one of its incident (chat sees an incident's
     changes in order), at most `per_channel` per channel (pacing at ~1 message/s must
     not keep a claimed entry past its lease)."""
-    earlier = outbox.alias("earlier")
-    blocked = (
-        sa.select(earlier.c.id)
-        .where(
-            earlier.c.incident_id == outbox.c.incident_id,
-            earlier.c.done_at.is_(None),
-            earlier.c.id < outbox.c.id,
-        )
-        .exists()
-    )
-    due = (
-        sa.select(outbox.c.id, incidents.c.channel)
-        .join(incidents, incidents.c.id == outbox.c.incident_id)
-        .where(outbox.c.done_at.is_(None), outbox.c.due_at <= now, ~blocked)
-        .order_by(outbox.c.due_at, outbox.c.id)
-        .limit(limit if per_channel is None else limit * 4)
-    )
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True, of=outbox)
+    due = _DUE_LOCKED if conn.dialect.name == "postgresql" else _DUE
+    take = limit if per_channel is None else limit * 4
     taken: dict[str | None, int] = {}
     ids: list[int] = []
-    for entry_id, channel in conn.execute(due):
+    for entry_id, channel in conn.execute(due, {"now": now, "take": take}):
         if per_channel is not None and taken.get(channel, 0) >= per_channel:
             continue
         taken[channel] = taken.get(channel, 0) + 1
@@ -71,58 +117,36 @@ def claim(
         .where(outbox.c.id.in_(ids))
         .values(due_at=now + LEASE, attempts=outbox.c.attempts + 1)
     )
-    rows = conn.execute(
-        sa.select(
-            outbox.c.id.label("entry_id"),
-            outbox.c.attempts.label("entry_attempts"),
-            outbox.c.kind.label("entry_kind"),
-            outbox.c.payload.label("entry_payload"),
-            notify_cursors.c.last_event_id,
-            notify_cursors.c.message_ref,
-            *incidents.c,
-        )
-        .join(incidents, incidents.c.id == outbox.c.incident_id)
-        .outerjoin(notify_cursors, notify_cursors.c.incident_id == outbox.c.incident_id)
-        .where(outbox.c.id.in_(ids))
-        .order_by(outbox.c.id)
-    ).all()
+    rows = conn.execute(_CLAIMED, {"entry_ids": ids}).all()
+    events = _events(conn, [row.entry_id for row in rows if row.entry_kind == "update"])
     deliveries = []
     for row in rows:
-        if row.entry_kind != "update":
-            deliveries.append(
-                Delivery(
-                    row.entry_id,
-                    row.entry_attempts,
-                    IncidentView.from_row(row),
-                    [],
-                    row.message_ref,
-                    row.last_event_id or 0,
-                    row.entry_kind,
-                    orjson.loads(row.entry_payload or "{}"),
-                )
-            )
-            continue
-        after = row.last_event_id or 0
-        events = [
-            EventView(e.id, e.at, e.kind, e.actor, e.text)
-            for e in conn.execute(
-                sa.select(timeline)
-                .where(timeline.c.incident_id == row.id, timeline.c.id > after)
-                .order_by(timeline.c.id)
-                .limit(_EVENTS_PER_DELIVERY)
-            )
-        ]
+        update = row.entry_kind == "update"
         deliveries.append(
             Delivery(
                 row.entry_id,
                 row.entry_attempts,
                 IncidentView.from_row(row),
-                events,
+                events.get(row.entry_id, []) if update else [],
                 row.message_ref,
-                after,
+                row.last_event_id or 0,
+                row.entry_kind,
+                None if update else orjson.loads(row.entry_payload or "{}"),
             )
         )
     return deliveries
+
+
+def _events(conn: Connection, entry_ids: list[int]) -> dict[int, list[EventView]]:
+    """What each update entry tells: its incident's events after the cursor, oldest
+    first, at most `_EVENTS_PER_DELIVERY`. One statement for the whole claim: one per
+    entry made a claim of 16 entries cost 8 ms of the single writer's time."""
+    if not entry_ids:
+        return {}
+    out: dict[int, list[EventView]] = {}
+    for e in conn.execute(_EVENTS, {"entry_ids": entry_ids}):
+        out.setdefault(e.entry_id, []).append(EventView(e.id, e.at, e.kind, e.actor, e.text))
+    return out
 
 
 def complete(conn: Connection, delivery: Delivery, message_ref: str | None, now: datetime) -> None:

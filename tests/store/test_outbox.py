@@ -1,0 +1,119 @@
+"""Outbox claims on both backends: what each claimed entry carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store import Store, outbox
+from bot.store.engine import create_engine
+from bot.store.tables import incidents, notify_cursors, timeline
+from bot.store.tables import outbox as outbox_table
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+EARLIER = NOW - timedelta(minutes=5)
+
+
+def _incident(number: int) -> dict[str, object]:
+    return {
+        "id": number,
+        "group_key": f"k{number}",
+        "route_id": "r",
+        "title": f"Incident {number}",
+        "severity": "critical",
+        "state": "triggered",
+        "channel": "#ops",
+        "created_at": EARLIER,
+        "updated_at": EARLIER,
+    }
+
+
+async def test_one_claim_carries_each_incidents_own_events_after_its_cursor(
+    database_url: str,
+) -> None:
+    """Several entries claimed at once each get their incident's events after its own
+    cursor, in order, at most 200; the rest go out in the next delivery."""
+    store = Store(database_url)
+    await store.open()
+    await store.close()
+    engine = create_engine(database_url, writer=True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(incidents.insert(), [_incident(n) for n in (1, 2, 3, 4)])
+            # Interleaved, as concurrent incidents write them: 1, 2, 3, 1, 2, 3, ...
+            rows = []
+            for i in range(250):
+                for number in (1, 2, 3):
+                    if number == 2 or i < 5:
+                        rows.append(
+                            {
+                                "incident_id": number,
+                                "at": EARLIER,
+                                "kind": "alerts_firing",
+                                "actor": "alertmanager",
+                                "text": f"{number}/{i}",
+                            }
+                        )
+            conn.execute(timeline.insert(), rows)
+            ids = {
+                number: [
+                    event_id
+                    for (event_id,) in conn.execute(
+                        sa.select(timeline.c.id)
+                        .where(timeline.c.incident_id == number)
+                        .order_by(timeline.c.id)
+                    )
+                ]
+                for number in (1, 2, 3)
+            }
+            conn.execute(
+                notify_cursors.insert(),
+                [
+                    {"incident_id": 1, "last_event_id": ids[1][1], "message_ref": "m1"},
+                    {"incident_id": 3, "last_event_id": ids[3][-1], "message_ref": "m3"},
+                ],
+            )
+            for number in (1, 2, 3):
+                conn.execute(
+                    outbox_table.insert().values(
+                        incident_id=number,
+                        kind="update",
+                        created_at=EARLIER,
+                        due_at=EARLIER,
+                        attempts=0,
+                    )
+                )
+            conn.execute(
+                outbox_table.insert().values(
+                    incident_id=4,
+                    kind="page",
+                    created_at=EARLIER,
+                    due_at=EARLIER,
+                    attempts=0,
+                    payload='{"user": "carol"}',
+                )
+            )
+
+        with engine.begin() as conn:
+            claimed = {d.incident.id: d for d in outbox.claim(conn, NOW)}
+        assert sorted(claimed) == [1, 2, 3, 4]
+        first, storm, told, page = (claimed[n] for n in (1, 2, 3, 4))
+        assert [e.id for e in first.events] == ids[1][2:]
+        assert [e.text for e in first.events] == ["1/2", "1/3", "1/4"]
+        assert (first.last_event_id, first.message_ref) == (ids[1][1], "m1")
+        assert [e.id for e in storm.events] == ids[2][:200]
+        assert storm.last_event_id == 0 and storm.message_ref is None
+        assert told.events == [] and told.last_event_id == ids[3][-1]
+        assert (page.kind, page.events, page.payload) == ("page", [], {"user": "carol"})
+        assert all(d.attempts == 1 for d in claimed.values())
+
+        with engine.begin() as conn:
+            outbox.complete(conn, storm, "m2", NOW)
+        with engine.begin() as conn:
+            (rest,) = outbox.claim(conn, NOW)
+        assert rest.incident.id == 2
+        assert [e.id for e in rest.events] == ids[2][200:]
+        assert (rest.last_event_id, rest.message_ref) == (ids[2][199], "m2")
+    finally:
+        engine.dispose()
