@@ -9,6 +9,8 @@ import logging
 from collections.abc import Callable
 from functools import partial
 
+from sqlalchemy import Connection
+
 from bot.config import Config
 from bot.metrics import Metrics
 from bot.notify.base import DeliveryError, Details, Notifier, OutboxSink, PersonView
@@ -18,6 +20,7 @@ from bot.store import outbox as ob
 from bot.wakeup import SETTLE_SECONDS, Wakeup
 
 log = logging.getLogger(__name__)
+Record = Callable[[Connection], None]  # a portable write: how a delivery went
 _POLL_SECONDS = 1.0
 # At ~1 message/s per channel and two messages per delivery (update + thread reply),
 # 8 claimed entries per channel finish well inside the 60 s lease.
@@ -92,22 +95,33 @@ class Dispatcher:
         return len(deliveries)
 
     async def _deliver_in_order(self, deliveries: list[ob.Delivery]) -> None:
-        for delivery in deliveries:
-            await self._deliver(delivery)
-            # Not on cancellation: `stop` releases what was still in flight.
-            self._in_flight.discard(delivery.entry_id)
+        """One after another: chat paces a channel. Each one's record is written while
+        the next is posted, so the round's records commit together: written one by one,
+        they were most of the writer's transactions under load. Each is still written
+        as soon as its message is out, so no message waits longer to be recorded."""
+        records: list[asyncio.Task[None]] = []
+        try:
+            for delivery in deliveries:
+                record = await self._deliver(delivery)
+                records.append(asyncio.create_task(self._record(delivery, record)))
+        finally:
+            # Also when cancelled: `stop` releases only what was not recorded.
+            outcomes = await asyncio.gather(*records, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
-    async def _deliver(self, delivery: ob.Delivery) -> None:
+    async def _record(self, delivery: ob.Delivery, record: Record) -> None:
+        await self._store.write(record, share=True, portable=True)
+        self._in_flight.discard(delivery.entry_id)
+
+    async def _deliver(self, delivery: ob.Delivery) -> Record:
+        """Post or page; returns the write that records how it went."""
         if delivery.kind == "update" and delivery.incident.muted and delivery.message_ref is None:
             # Never posted and muted: stay quiet. The cursor stays, so if it is
             # unmuted later its whole story is told, including what muted it.
             self._metrics.outbox_delivered.labels("muted").inc()
-            await self._store.write(
-                partial(ob.skip, delivery=delivery, now=self._store.clock()),
-                share=True,
-                portable=True,
-            )
-            return
+            return partial(ob.skip, delivery=delivery, now=self._store.clock())
         ref: str | None = None
         try:
             if delivery.kind == "page":
@@ -115,15 +129,9 @@ class Dispatcher:
             else:
                 ref = await self._update(delivery)
         except Exception as exc:
-            await self._failed(delivery, exc)
-            return
+            return self._failed(delivery, exc)
         self._metrics.outbox_delivered.labels("page" if delivery.kind == "page" else "ok").inc()
-        # Shared: the deliveries of a round finish together, and need not commit apart.
-        await self._store.write(
-            partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock()),
-            share=True,
-            portable=True,
-        )
+        return partial(ob.complete, delivery=delivery, message_ref=ref, now=self._store.clock())
 
     async def _update(self, delivery: ob.Delivery) -> str | None:
         if isinstance(self._notifier, OutboxSink):
@@ -162,7 +170,7 @@ class Dispatcher:
             entry_id=delivery.entry_id,
         )
 
-    async def _failed(self, delivery: ob.Delivery, exc: Exception) -> None:
+    def _failed(self, delivery: ob.Delivery, exc: Exception) -> Record:
         what = f"page of {(delivery.payload or {}).get('user')}" if delivery.kind == "page" else ""
         log.warning(
             "delivery of %s %s failed (attempt %d): %s",
@@ -174,15 +182,11 @@ class Dispatcher:
         self._metrics.outbox_delivered.labels("retry").inc()
         retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
         ref = exc.message_ref if isinstance(exc, DeliveryError) else None
-        await self._store.write(
-            partial(
-                ob.fail,
-                delivery=delivery,
-                error=f"{type(exc).__name__}: {exc}",
-                now=self._store.clock(),
-                retry_after=retry_after,
-                message_ref=ref,
-            ),
-            share=True,
-            portable=True,
+        return partial(
+            ob.fail,
+            delivery=delivery,
+            error=f"{type(exc).__name__}: {exc}",
+            now=self._store.clock(),
+            retry_after=retry_after,
+            message_ref=ref,
         )

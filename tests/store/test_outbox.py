@@ -1,15 +1,24 @@
-"""Outbox claims on both backends: what each claimed entry carries."""
+"""The outbox on both backends: what a claim carries, and how a round is recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
+from bot.metrics import Metrics
+from bot.notify.base import EventView, IncidentView
+from bot.notify.dispatcher import Dispatcher
+from bot.rules import Router
 from bot.store import Store, outbox
 from bot.store.engine import create_engine
 from bot.store.tables import incidents, notify_cursors, timeline
 from bot.store.tables import outbox as outbox_table
+from tests.helpers import eventually
+from tests.store.test_store import items, make_alert
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 EARLIER = NOW - timedelta(minutes=5)
@@ -117,3 +126,68 @@ async def test_one_claim_carries_each_incidents_own_events_after_its_cursor(
         assert (rest.last_event_id, rest.message_ref) == (ids[2][199], "m2")
     finally:
         engine.dispose()
+
+
+class _Sink:
+    """Takes every post at once; the first one also makes the writer busy until `gate`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.posted: list[str] = []
+        self.started, self.gate = threading.Event(), threading.Event()
+        self.blocker: asyncio.Future[None] | None = None
+
+    def _busy(self, _conn: Connection) -> None:
+        self.started.set()
+        self.gate.wait(10)
+
+    async def incident_changed(
+        self, incident: IncidentView, events: list[EventView], message_ref: str | None
+    ) -> str | None:
+        self.posted.append(incident.title)
+        if self.blocker is None:
+            self.blocker = asyncio.ensure_future(self.store.write(self._busy))
+            await eventually(self.started.is_set)
+        return f"ref-{incident.id}"
+
+    async def page(self, incident: IncidentView, user: str, contact: str | None, why: str) -> None:
+        raise AssertionError("nobody is paged here")
+
+    async def notify_user(self, user: str, text: str) -> None:
+        raise AssertionError("nobody is messaged here")
+
+
+async def test_a_channel_posts_on_while_the_records_of_its_round_wait_for_the_writer(
+    database_url: str, router: Router
+) -> None:
+    """The next message of a channel does not wait for the last one's record to commit,
+    so a round's records can share a transaction; each is still recorded, and the round
+    ends only when all are."""
+    store = Store(database_url)
+    await store.open()
+    try:
+        await store.ingest(items(router, *(make_alert(name) for name in ("A", "B", "C"))))
+        sink = _Sink(store)
+        dispatcher = Dispatcher(store, sink, Metrics())
+        round_ = asyncio.ensure_future(dispatcher.deliver_due())
+        # The writer is busy from the first post on: the first record cannot commit.
+        await eventually(lambda: len(sink.posted) == 3)
+        assert not round_.done()
+        sink.gate.set()
+        assert await round_ == 3
+        assert sorted(sink.posted) == ["A", "B", "C"]
+
+        def pending_and_refs(conn: Connection) -> tuple[int, list[str | None]]:
+            pending = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(outbox_table)
+                .where(outbox_table.c.done_at.is_(None))
+            ).scalar_one()
+            refs = conn.execute(sa.select(notify_cursors.c.message_ref)).scalars().all()
+            return pending, sorted(refs)
+
+        pending, refs = await store.write(pending_and_refs)
+        assert pending == 0
+        assert refs == sorted(f"ref-{n}" for n in (1, 2, 3))
+    finally:
+        await store.close()
