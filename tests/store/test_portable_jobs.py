@@ -25,6 +25,7 @@ from bot.store import Store, StoreUnavailable
 from bot.store.errors import IngestFailed
 from bot.store.ingest_process import _JobPickler, _JobUnpickler
 from bot.store.tables import incidents
+from tests.store.startup_probe import loaded_job_modules
 from tests.store.test_store import items, make_alert
 
 
@@ -170,3 +171,11 @@ async def test_the_ingest_process_collects_garbage_as_seldom_as_the_bot(sqlite_u
     """At the default threshold, unpickling a batch took four times as long."""
     async with _opened(sqlite_url) as store:
         assert await store.write(_gc_threshold, portable=True) == (20_000, 10, 10)
+
+
+async def test_the_ingest_process_is_ready_for_jobs_before_the_first(sqlite_url: str) -> None:
+    """Importing the job modules in the first claim held the webhooks queued behind it
+    for a quarter of a second."""
+    async with _opened(sqlite_url) as store:
+        loaded, expected = await store.write(loaded_job_modules, portable=True)
+    assert loaded == expected == ["bot.store.outbox", "bot.escalation.targets"]
