@@ -90,45 +90,56 @@ def _lease(conn: Connection, ids: list[int], now: datetime) -> None:
         )
 
 
-def claim_digests(
+def lease_digests(
     conn: Connection,
-    config: Config,
     found: Mapping[tuple[str, datetime], HandoffPoint],
     now: datetime,
-) -> list[Message]:
-    """Record the current handoffs, then lease the unsent ones and word their digests."""
+) -> list[tuple[int, str, datetime]]:
+    """Record the current handoffs, then lease the unsent ones: (id, schedule, at)."""
     record(conn, found)
     if not found:
         return []
-    rules = config.rules
     rows = _locked(
         conn,
-        sa.select(handoffs).where(
+        sa.select(handoffs.c.id, handoffs.c.schedule, handoffs.c.at).where(
             handoffs.c.digest_sent_at.is_(None),
             handoffs.c.at >= now - LOOKBACK,
             handoffs.c.schedule.in_(sorted({name for name, _ in found})),
             _free(now),
         ),
     )
-    rows = [r for r in rows if (r.schedule, r.at) in found]
-    _lease(conn, [r.id for r in rows], now)
+    leased = [(r.id, r.schedule, r.at) for r in rows if (r.schedule, r.at) in found]
+    _lease(conn, [handoff_id for handoff_id, _, _ in leased], now)
+    return leased
+
+
+def word_digests(
+    conn: Connection,
+    config: Config,
+    leased: list[tuple[int, str, datetime]],
+    found: Mapping[tuple[str, datetime], HandoffPoint],
+    now: datetime,
+) -> list[Message]:
+    """The leased digests' messages. Only reads: it runs beside the writer, not on it,
+    where its queries over open incidents held up ingest for 100-200 ms."""
+    rules = config.rules
     teams = schedule_teams(rules, config.router)
     out = []
-    for row in rows:
-        point = found[(row.schedule, row.at)]
-        served = teams.get(row.schedule, set())
-        schedule = rules.schedules[row.schedule]
+    for handoff_id, name, at in leased:
+        point = found[(name, at)]
+        served = teams.get(name, set())
+        schedule = rules.schedules[name]
         digest = Digest(
-            schedule=row.schedule,
+            schedule=name,
             timezone=schedule.timezone,
             point=point,
-            open_incidents=facts.open_incidents(conn, rules, row.schedule, served),
+            open_incidents=facts.open_incidents(conn, rules, name, served),
             expiring_silences=facts.expiring_silences(conn, rules, now, point.shift_end),
-            flapping=facts.flapping(conn, rules, row.schedule, served, point.previous_start),
-            last_pages=facts.last_pages(conn, row.schedule, point),
+            flapping=facts.flapping(conn, rules, name, served, point.previous_start),
+            last_pages=facts.last_pages(conn, name, point),
             ack_within=schedule.handoff_ack,
         )
-        out.append(Message(row.id, (point.incoming,), digest.text(), schedule.handoff_ack))
+        out.append(Message(handoff_id, (point.incoming,), digest.text(), schedule.handoff_ack))
     return out
 
 
@@ -207,7 +218,14 @@ async def tick(store: Store, config: Config, notifier: Notifier) -> int:
     )
     found = await asyncio.to_thread(points, config.rules, now, stored)
     sent = 0
-    digests = await store.write(partial(claim_digests, config=config, found=found, now=now))
+    leased = await store.write(partial(lease_digests, found=found, now=now))
+    digests = (
+        await store.read(
+            lambda session: word_digests(session.connection(), config, leased, found, now)
+        )
+        if leased
+        else []
+    )
     escalations = await store.write(partial(claim_escalations, config=config, now=now))
     for message, done in [(m, mark_sent) for m in digests] + [
         (m, mark_escalated) for m in escalations
