@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.notify.base import AlertView, EventView, IncidentView
 from bot.store.tables import alerts, incidents, notify_cursors, outbox, timeline
@@ -41,6 +42,43 @@ _DUE = (
     .limit(sa.bindparam("take", type_=sa.Integer))
 )
 _DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=outbox)
+_DONE = (
+    outbox.update()
+    .where(outbox.c.id == sa.bindparam("entry"))
+    .values(done_at=sa.bindparam("at", type_=outbox.c.done_at.type))
+)
+_at = sa.bindparam("at", type_=outbox.c.created_at.type)
+_incident = sa.bindparam("incident", type_=sa.Integer)
+# An update entry for the events after `last`, unless there are none or one is pending.
+_REST = outbox.insert().from_select(
+    ["incident_id", "kind", "created_at", "due_at", "attempts"],
+    sa.select(_incident, sa.literal("update"), _at, _at, sa.literal(0)).where(
+        sa.select(timeline.c.id)
+        .where(timeline.c.incident_id == _incident, timeline.c.id > sa.bindparam("last"))
+        .exists(),
+        ~sa.select(outbox.c.id)
+        .where(
+            outbox.c.incident_id == _incident,
+            outbox.c.kind == "update",
+            outbox.c.done_at.is_(None),
+        )
+        .exists(),
+    ),
+)
+
+
+def _upsert_ref(insert: Any) -> Any:
+    stmt = insert(notify_cursors)
+    return stmt.on_conflict_do_update(
+        index_elements=[notify_cursors.c.incident_id],
+        set_={
+            "last_event_id": stmt.excluded.last_event_id,
+            "message_ref": stmt.excluded.message_ref,
+        },
+    )
+
+
+_KEEP_REF_LITE, _KEEP_REF_PG = _upsert_ref(sqlite.insert), _upsert_ref(postgresql.insert)
 _CLAIMED = (
     sa.select(
         outbox.c.id.label("entry_id"),
@@ -150,41 +188,14 @@ def _events(conn: Connection, entry_ids: list[int]) -> dict[int, list[EventView]
 
 
 def complete(conn: Connection, delivery: Delivery, message_ref: str | None, now: datetime) -> None:
-    conn.execute(outbox.update().where(outbox.c.id == delivery.entry_id).values(done_at=now))
+    conn.execute(_DONE, {"entry": delivery.entry_id, "at": now})
     if delivery.kind != "update":
         return
     last = delivery.events[-1].id if delivery.events else delivery.last_event_id
     _keep_ref(conn, delivery.incident.id, last, message_ref)
     # Changes made while this entry was in flight found it pending and queued nothing;
     # more events than one delivery carries wait too. Either way: queue the rest now.
-    newer = conn.execute(
-        sa.select(timeline.c.id)
-        .where(timeline.c.incident_id == delivery.incident.id, timeline.c.id > last)
-        .limit(1)
-    ).first()
-    if newer is not None and not _pending_update(conn, delivery.incident.id):
-        conn.execute(
-            outbox.insert().values(
-                incident_id=delivery.incident.id,
-                kind="update",
-                created_at=now,
-                due_at=now,
-                attempts=0,
-            )
-        )
-
-
-def _pending_update(conn: Connection, incident_id: int) -> bool:
-    found = conn.execute(
-        sa.select(outbox.c.id)
-        .where(
-            outbox.c.incident_id == incident_id,
-            outbox.c.kind == "update",
-            outbox.c.done_at.is_(None),
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+    conn.execute(_REST, {"incident": delivery.incident.id, "last": last, "at": now})
 
 
 def fail(
@@ -213,17 +224,10 @@ def fail(
 
 
 def _keep_ref(conn: Connection, incident_id: int, last_event_id: int, ref: str | None) -> None:
-    updated = conn.execute(
-        notify_cursors.update()
-        .where(notify_cursors.c.incident_id == incident_id)
-        .values(last_event_id=last_event_id, message_ref=ref)
+    upsert = _KEEP_REF_PG if conn.dialect.name == "postgresql" else _KEEP_REF_LITE
+    conn.execute(
+        upsert, {"incident_id": incident_id, "last_event_id": last_event_id, "message_ref": ref}
     )
-    if updated.rowcount == 0:
-        conn.execute(
-            notify_cursors.insert().values(
-                incident_id=incident_id, last_event_id=last_event_id, message_ref=ref
-            )
-        )
 
 
 def release(conn: Connection, entry_ids: list[int], now: datetime) -> None:

@@ -118,12 +118,39 @@ async def test_one_claim_carries_each_incidents_own_events_after_its_cursor(
         assert all(d.attempts == 1 for d in claimed.values())
 
         with engine.begin() as conn:
-            outbox.complete(conn, storm, "m2", NOW)
+            # Incident 3 changes while its entry is in flight, and an update is queued.
+            conn.execute(
+                timeline.insert().values(
+                    incident_id=3, at=NOW, kind="acknowledged", actor="carol", text="ack"
+                )
+            )
+            conn.execute(
+                outbox_table.insert().values(
+                    incident_id=3, kind="update", created_at=NOW, due_at=NOW, attempts=0
+                )
+            )
+            for delivery, ref in ((first, "m1"), (storm, "m2"), (told, "m3"), (page, None)):
+                outbox.complete(conn, delivery, ref, NOW)
+            pending = conn.execute(
+                sa.select(outbox_table.c.incident_id, sa.func.count())
+                .where(outbox_table.c.done_at.is_(None))
+                .group_by(outbox_table.c.incident_id)
+            ).all()
+            cursors = dict(
+                conn.execute(
+                    sa.select(notify_cursors.c.incident_id, notify_cursors.c.last_event_id)
+                ).all()
+            )
+        # 1: told everything, nothing queued; 2: the rest queued; 3: one update, not two.
+        assert sorted(pending) == [(2, 1), (3, 1)]
+        assert cursors == {1: ids[1][-1], 2: ids[2][199], 3: ids[3][-1]}
         with engine.begin() as conn:
-            (rest,) = outbox.claim(conn, NOW)
-        assert rest.incident.id == 2
+            again = {d.incident.id: d for d in outbox.claim(conn, NOW)}
+        assert sorted(again) == [2, 3]
+        rest, update = again[2], again[3]
         assert [e.id for e in rest.events] == ids[2][200:]
         assert (rest.last_event_id, rest.message_ref) == (ids[2][199], "m2")
+        assert [e.text for e in update.events] == ["ack"]
     finally:
         engine.dispose()
 
