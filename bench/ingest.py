@@ -612,10 +612,10 @@ class Bot:
         raise RuntimeError(f"pagerbot not ready within {within:.0f}s; see {self.log}")
 
     def _tree(self) -> list[int]:
-        """The bot and its descendants (the ingest process)."""
+        """The bot and its descendants (the ingest process and its fork server)."""
         pids, i = [self.pid], 0
         while i < len(pids):
-            # Children are listed under the thread that started them.
+            # Children are listed per thread: the ingest process is the writer thread's.
             for children in Path(f"/proc/{pids[i]}/task").glob("*/children"):
                 with contextlib.suppress(OSError):
                     pids.extend(int(c) for c in children.read_text().split())

@@ -1,10 +1,10 @@
 """Group commits applied in a process of their own, so ingest can use a second core.
 
 The GIL keeps one process on one core: at about 12,000 alerts/s the bot filled
-one, and planning and writing batches were 40 % of it. The writer now hands each
-group commit, and each write marked portable, to this process and awaits its answer
-on the event loop, so ingest and the writer's other jobs still run strictly one after
-another, as on one connection.
+one, and planning and writing batches were 40 % of it. The writer thread now hands
+each group commit, and each write marked portable, to this process and waits for its
+answer without holding the GIL, so ingest and the writer's other jobs still run
+strictly one after another, as on one connection.
 
 The process is a plain `python -P` subprocess that imports only what it runs,
 with the bot's own module path (never the working directory's: a clone of another
@@ -16,7 +16,6 @@ the last queued batch, or when the bot's end of its socket closes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import io
@@ -25,7 +24,6 @@ import os
 import pickle
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -50,7 +48,6 @@ _STOP_SECONDS = 10.0
 # The modules of the jobs the bot marks portable (bot/notify/dispatcher.py,
 # bot/app.py's escalation tick).
 _JOB_MODULES = ("bot.store.outbox", "bot.escalation.targets")
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
@@ -247,12 +244,12 @@ def _serve_batch(engine: Any, request: Request) -> tuple[str, Any]:
 
 
 class IngestProcess:
-    """The bot's end of the ingest process; used by the writer only, on the event loop."""
+    """The bot's end of the ingest process; used by the writer thread only."""
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._process: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
+        self._pipe: Pipe | None = None
         self._rules_sent: dict[int, RulesConfig] = {}
 
     @property
@@ -263,16 +260,16 @@ class IngestProcess:
         """Start the process now rather than on the first batch."""
         self._ensure()
 
-    async def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
+    def apply(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
         """Plan, write and commit one batch there; returns the plan and its seconds."""
-        reply: tuple[Any, ...] = await self._exchange(encode_items(items, now))
+        reply: tuple[Any, ...] = self._exchange(encode_items(items, now))
         if reply[0] == "ok":
             return decode_plan(reply[1])
         if reply[0] == "unavailable":
             raise StoreUnavailable(reply[1])
         raise IngestFailed(reply[1])
 
-    async def run(self, jobs: list[Job], *, together: bool) -> list[Outcome]:
+    def run(self, jobs: list[Job], *, together: bool) -> list[Outcome]:
         """Run write jobs there, each in its own transaction or (`together`) in one;
         returns each one's outcome. A job that does not pickle raises here, before
         anything is sent."""
@@ -281,39 +278,28 @@ class IngestProcess:
             buffer = io.BytesIO()
             _JobPickler(buffer, self._rules_sent).dump(job)
             blobs.append(buffer.getvalue())
-        outcomes: list[Outcome] = await self._exchange(("jobs", together, blobs))
+        outcomes: list[Outcome] = self._exchange(("jobs", together, blobs))
         return outcomes
 
-    async def _exchange(self, message: Any) -> Any:
-        """Send one message and wait for its answer, without blocking the event loop.
-        The process reads and answers with `multiprocessing.connection`'s framing."""
-        loop = asyncio.get_running_loop()
+    def _exchange(self, message: Any) -> Any:
+        """Send one message and wait for its answer."""
         try:
-            sock = self._ensure()
-            await loop.sock_sendall(sock, _framed(pickle.dumps(message, _PROTOCOL)))
-            (size,) = struct.unpack("!i", await _read(loop, sock, 4))
-            if size == -1:
-                (size,) = struct.unpack("!Q", await _read(loop, sock, 8))
-            return pickle.loads(await _read(loop, sock, size))
+            pipe = self._ensure()
+            pipe.send(message)
+            return pipe.recv()
         except (EOFError, OSError) as exc:
             code = self._process.poll() if self._process is not None else None
-            await asyncio.to_thread(self._discard)
+            self._discard()
             # Whether it committed is unknown: a retry is a duplicate, which changes nothing.
             raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
-        except BaseException:
-            # Cancelled halfway through a message: the socket's framing is lost. Hang up;
-            # the process ends after what it is doing, and the next write reaps it.
-            self._hang_up()
-            raise
 
-    def _ensure(self) -> socket.socket:
-        if self._process is not None and (self._process.poll() is not None or self._sock is None):
-            if self._process.returncode is not None:
-                log.warning(
-                    "ingest process exited (code %s); starting another", self._process.returncode
-                )
+    def _ensure(self) -> Pipe:
+        if self._process is not None and self._process.poll() is not None:
+            log.warning(
+                "ingest process exited (code %s); starting another", self._process.returncode
+            )
             self._discard()
-        if self._sock is None:
+        if self._pipe is None:
             ours, theirs = socket.socketpair()
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
             command = [sys.executable, "-P", "-c", f"import {__name__} as m; m.main()"]
@@ -330,57 +316,33 @@ class IngestProcess:
                 raise StoreUnavailable(f"cannot start the ingest process: {exc}") from exc
             finally:
                 theirs.close()
-            # Not on the command line: it may hold a password.
-            ours.sendall(_framed(pickle.dumps(self._url, _PROTOCOL)))
-            ours.setblocking(False)
-            self._process, self._sock = process, ours
-        return self._sock
-
-    def _hang_up(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        self._rules_sent.clear()  # a new process has none of them
+            pipe = Pipe(ours.detach())
+            pipe.send(self._url)  # not on the command line: it may hold a password
+            self._process, self._pipe = process, pipe
+        return self._pipe
 
     def _discard(self) -> None:
         """Hang up and reap: a process that lost its socket ends on its own, at once or
         after the batch it is in."""
-        self._hang_up()
+        if self._pipe is not None:
+            self._pipe.close()
         if self._process is not None:
             try:
                 self._process.wait(_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-        self._process = None
+        self._process = self._pipe = None
+        self._rules_sent.clear()  # a new process has none of them
 
     def close(self) -> None:
-        """Ask the process to end after what it is doing; kill it if it does not.
-        Blocking: call it off the event loop."""
-        if self._process is not None and self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.setblocking(True)
-                self._sock.sendall(_framed(pickle.dumps(None, _PROTOCOL)))
+        """Ask the process to end after what it is doing; kill it if it does not."""
+        process, pipe = self._process, self._pipe
+        if process is None or pipe is None:
+            return
+        with contextlib.suppress(OSError):
+            pipe.send(None)
         self._discard()
-
-
-def _framed(payload: bytes) -> bytes:
-    """`multiprocessing.connection`'s framing: a length, then the bytes."""
-    if len(payload) > 0x7FFFFFFF:
-        return struct.pack("!iQ", -1, len(payload)) + payload
-    return struct.pack("!i", len(payload)) + payload
-
-
-async def _read(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int) -> bytearray:
-    buffer = bytearray(size)
-    view = memoryview(buffer)
-    got = 0
-    while got < size:
-        n = await loop.sock_recv_into(sock, view[got:])
-        if n == 0:
-            raise EOFError("the ingest process closed its socket")
-        got += n
-    return buffer
 
 
 def main() -> None:

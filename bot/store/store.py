@@ -1,4 +1,4 @@
-"""The store's face to the async world: one writer, reads on a small pool."""
+"""The store's face to the async world: one writer thread, reads on a small pool."""
 
 from __future__ import annotations
 

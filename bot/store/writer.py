@@ -1,15 +1,10 @@
-"""The single writer: group commit, one write at a time, in the order they came.
+"""The single writer: one thread, group commit, one write at a time.
 
-Every request's alerts queue here; each round takes everything that queued while the
-last one was committing and writes it in one transaction, so throughput grows with
-load while each webhook still gets its 200 only after its own alerts are on disk.
-Group commits and portable jobs go to the ingest process when there is one (a second
-core), other writes to the writer thread and its connection; never two at once.
-
-The rounds are driven from the event loop. With the ingest process they need no
-thread of their own: a writer thread woke several times a round (send, receive, wake
-the loop), and each time waited for the GIL behind the event loop, which cost about a
-millisecond a batch at 10,000 alerts/s, a quarter of the writer's time.
+Every request's alerts queue here; the thread takes everything that queued while
+it was committing and writes it in one transaction, so throughput grows with load
+while each webhook still gets its 200 only after its own alerts are on disk. Group
+commits and portable jobs run in the ingest process when there is one (a second
+core), other jobs on this thread's connection; never two at once.
 """
 
 from __future__ import annotations
@@ -17,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -55,7 +50,9 @@ class _Job:
     portable: bool = False
 
 
-Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+@dataclass(slots=True)
+class _Stop:
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class Writer:
@@ -70,19 +67,15 @@ class Writer:
         self._engine = engine
         self._clock = clock
         self._observe = observe
-        self._process = process  # group commits go there; None: on the writer thread
-        self._queue: collections.deque[_Ingest | _Job] = collections.deque()
-        self._queued = asyncio.Event()
-        # The writer connection's one thread: group commits without an ingest process,
-        # and the writes that are not portable.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="pagerbot-writer")
+        self._process = process  # group commits go there; None: on this thread
+        self._queue: queue.SimpleQueue[_Ingest | _Job | _Stop] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pagerbot-writer", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="pagerbot-writer")
+        self._thread.start()
 
     def ingest(self, items: list[Item]) -> asyncio.Future[Plan]:
         """Queue the alerts; the future is settled after their commit. Cancelling it only
@@ -90,8 +83,7 @@ class Writer:
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[Plan] = self._loop.create_future()
-        self._queue.append(_Ingest(items, future))
-        self._queued.set()
+        self._queue.put(_Ingest(items, future))
         return future
 
     async def run(
@@ -104,125 +96,145 @@ class Writer:
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.append(_Job(fn, future, share, portable))
-        self._queued.set()
+        self._queue.put(_Job(fn, future, share, portable))
         return await future
 
     async def stop(self) -> None:
         """Finish everything queued, then stop; nothing accepted is left half-written."""
-        if self._task is None or self._stopping:
+        if self._loop is None or self._stopping:
             return
         self._stopping = True
-        self._queued.set()
-        await asyncio.shield(self._task)
-        if self._process is not None:
-            await asyncio.to_thread(self._process.close)
-        await asyncio.to_thread(self._thread.shutdown)
+        stop = _Stop()
+        self._queue.put(stop)
+        await asyncio.to_thread(stop.done.wait)
 
-    @staticmethod
-    def _settle_each(outcomes: list[Outcome]) -> None:
-        """Hand each waiter its result or its error."""
-        for future, result, error in outcomes:
-            if future.done():
-                continue  # the client went away; its data is committed all the same
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+    def _settle(
+        self,
+        futures: list[asyncio.Future[Any]],
+        result: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Hand one outcome to the waiting requests."""
+        self._settle_each([(future, result, error) for future in futures])
 
-    async def _run(self) -> None:
+    def _settle_each(
+        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+    ) -> None:
+        """Hand each waiter its result or its error: one wake-up of the loop for them all."""
+        assert self._loop is not None
+
+        def settle() -> None:
+            for future, result, error in outcomes:
+                if future.done():
+                    continue  # the client went away; its data is committed all the same
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+
+        self._loop.call_soon_threadsafe(settle)
+
+    def _run(self) -> None:
         """Each round: commit what ingest queued, then one job (or the shared jobs
         together), then look again. A webhook waits behind at most one other write:
         running every job queued before the next batch made a storm's webhooks wait
         behind a chat claim, an escalation tick and a row of completions at once."""
         jobs: collections.deque[_Job] = collections.deque()
         while True:
-            if not self._queue and not jobs:
-                if self._stopping:
-                    return
-                self._queued.clear()
-                await self._queued.wait()
-                continue
-            ingests: list[_Ingest] = []
-            size = 0
-            while self._queue and size < _MAX_BATCH_ALERTS:
-                queued = self._queue.popleft()
-                if isinstance(queued, _Ingest):
-                    ingests.append(queued)
-                    size += len(queued.items)
-                else:
-                    jobs.append(queued)
-            try:
-                if ingests:
-                    await self._ingest(ingests)
-                if jobs:
-                    await self._next_jobs(jobs)
-            except Exception:  # a bug of ours: the writer must go on for the others
-                log.exception("writer round failed")
+            batch: list[_Ingest | _Job | _Stop] = [] if jobs else [self._queue.get()]
+            size = sum(len(b.items) for b in batch if isinstance(b, _Ingest))
+            while size < _MAX_BATCH_ALERTS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                batch.append(nxt)
+                if isinstance(nxt, _Ingest):
+                    size += len(nxt.items)
+            ingests = [b for b in batch if isinstance(b, _Ingest)]
+            if ingests:
+                self._ingest(ingests)
+            jobs.extend(b for b in batch if isinstance(b, _Job))
+            stops = [b for b in batch if isinstance(b, _Stop)]
+            if stops:
+                while jobs:
+                    self._next_jobs(jobs)
+                self._drain_after_stop()
+                if self._process is not None:
+                    self._process.close()
+                for stop in stops:
+                    stop.done.set()
+                return
+            if jobs:
+                self._next_jobs(jobs)
 
-    async def _next_jobs(self, jobs: collections.deque[_Job]) -> None:
+    def _next_jobs(self, jobs: collections.deque[_Job]) -> None:
         """The next job; if it is shared, every shared job waiting, in one transaction."""
         if not jobs[0].share:
-            await self._jobs([jobs.popleft()])
+            self._jobs([jobs.popleft()])
             return
         shared = [job for job in jobs if job.share]
         rest = [job for job in jobs if not job.share]
         jobs.clear()
         jobs.extend(rest)
-        await self._jobs(shared, together=len(shared) > 1)
+        self._jobs(shared, together=len(shared) > 1)
 
-    async def _ingest(self, requests: list[_Ingest]) -> None:
+    def _drain_after_stop(self) -> None:
+        while True:
+            try:
+                late = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(late, _Ingest):
+                self._ingest([late])
+            elif isinstance(late, _Job):
+                self._jobs([late])
+            else:
+                late.done.set()
+
+    def _ingest(self, requests: list[_Ingest]) -> None:
         items = [item for req in requests for item in req.items]
         try:
-            result, seconds = await self._apply(items)
+            result, seconds = self._apply(items)
         except Exception as exc:
             if len(requests) > 1:
                 # One bad request must not fail the others that shared its batch.
                 for req in requests:
-                    await self._ingest([req])
+                    self._ingest([req])
                 return
             log.warning("ingest of %d alerts failed: %s", len(items), exc)
-            self._settle_each([(requests[0].future, None, unavailable(exc))])
+            self._settle([requests[0].future], error=unavailable(exc))
             return
         if self._observe is not None:
             self._observe(result, seconds)
         # Every request of the batch gets the batch's plan; count metrics once, here.
-        self._settle_each([(req.future, result, None) for req in requests])
+        self._settle([req.future for req in requests], result)
 
-    async def _apply(self, items: list[Item]) -> tuple[Plan, float]:
+    def _apply(self, items: list[Item]) -> tuple[Plan, float]:
         if self._process is not None:
-            return await self._process.apply(items, self._clock())
-        return await self._on_thread(self._apply_here, items, self._clock())
-
-    def _apply_here(self, items: list[Item], now: datetime) -> tuple[Plan, float]:
+            return self._process.apply(items, self._clock())
         started = time.perf_counter()
         with self._engine.begin() as conn:
-            result = apply_batch(conn, items, now)
+            result = apply_batch(conn, items, self._clock())
         return result, time.perf_counter() - started
 
-    async def _on_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        assert self._loop is not None
-        return await self._loop.run_in_executor(self._thread, partial(fn, *args, **kwargs))
-
-    async def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
+    def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
         """Each in its own transaction, or (`together`) in one, see `run_jobs`. Portable
         jobs run in the ingest process, where no GIL is shared with the event loop: on
-        the writer thread a job's every statement waited for the GIL again, and a write
-        took about three times its CPU. Others on the writer thread and connection."""
+        this thread a job's every statement waited for the GIL again, and a write took
+        about three times its CPU. Others here, on the writer's connection."""
         if self._process is not None and all(job.portable for job in jobs):
             try:
-                outcomes = await self._process.run([job.fn for job in jobs], together=together)
+                outcomes = self._process.run([job.fn for job in jobs], together=together)
             except Exception as exc:
-                self._settle_each([(job.future, None, unavailable(exc)) for job in jobs])
+                self._settle([job.future for job in jobs], error=unavailable(exc))
                 return
             settled = [
                 (job.future, value if kind == "ok" else None, _outcome_error(kind, value))
                 for job, (kind, value) in zip(jobs, outcomes, strict=True)
             ]
         else:
-            results = await self._on_thread(
-                run_jobs, self._engine, [job.fn for job in jobs], together=together
-            )
+            results = run_jobs(self._engine, [job.fn for job in jobs], together=together)
             settled = [
                 (job.future, value if ok else None, None if ok else unavailable(value))
                 for job, (ok, value) in zip(jobs, results, strict=True)

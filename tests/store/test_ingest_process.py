@@ -24,13 +24,7 @@ from bot.rules import Router
 from bot.rules.mute import Mute
 from bot.store import Store, StoreUnavailable
 from bot.store.engine import normalize_url
-from bot.store.ingest_process import (
-    IngestProcess,
-    decode_items,
-    decode_plan,
-    encode_items,
-    encode_plan,
-)
+from bot.store.ingest_process import decode_items, decode_plan, encode_items, encode_plan
 from tests.helpers import Clock, eventually
 from tests.store.test_store import _hold_write_lock, items, make_alert
 
@@ -300,36 +294,3 @@ async def test_the_ingest_process_runs_the_bots_code_not_the_working_directorys(
     finally:
         await store.close()
     assert plan.verdicts == [Verdict.NEW]
-
-
-async def test_an_exchange_cancelled_halfway_hangs_up_and_the_next_batch_starts_afresh(
-    database_url: str, router: Router
-) -> None:
-    """Cancelled between its message and the answer, the socket's framing is lost: the
-    bot hangs up, the old process still commits what it received and ends, and the next
-    batch goes to a new process."""
-    store = Store(database_url)
-    await store.open()  # migrates
-    await store.close()
-    process = IngestProcess(database_url)
-    process.start()
-    now = datetime.now(UTC)
-    try:
-        first = process.pid
-        blocker = _hold_write_lock(database_url)
-        try:
-            pending = asyncio.ensure_future(
-                process.apply(items(router, make_alert("Cut", pod="a")), now)
-            )
-            await _waiting_for_lock(database_url)
-            pending.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await pending
-        finally:
-            blocker.rollback()
-            blocker.close()
-        plan, _ = await process.apply(items(router, make_alert("Cut", pod="a")), now)
-        assert plan.verdicts == [Verdict.DUPLICATE]
-        assert process.pid not in (None, first)
-    finally:
-        await asyncio.to_thread(process.close)
