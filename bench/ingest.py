@@ -612,7 +612,7 @@ class Bot:
         raise RuntimeError(f"pagerbot not ready within {within:.0f}s; see {self.log}")
 
     def _tree(self) -> list[int]:
-        """The bot and its descendants (the ingest process and its fork server)."""
+        """The bot and its descendants (the ingest process)."""
         pids, i = [self.pid], 0
         while i < len(pids):
             # Children are listed per thread: the ingest process is the writer thread's.
