@@ -242,7 +242,7 @@ def release(conn: Connection, entry_ids: list[int], now: datetime) -> None:
 
 
 def skip(conn: Connection, delivery: Delivery, now: datetime) -> None:
-    conn.execute(outbox.update().where(outbox.c.id == delivery.entry_id).values(done_at=now))
+    conn.execute(_DONE, {"entry": delivery.entry_id, "at": now})
 
 
 @dataclass(frozen=True, slots=True)
