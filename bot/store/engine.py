@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x70616765  # any constant: replicas starting together migrate one at a time
 
 
@@ -49,7 +50,7 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         # FULL: a commit is on disk before the webhook gets its 200.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         if writer:
             # Checkpoints run in the background (Store.checkpoint), not on the commit path.
             cur.execute("PRAGMA wal_autocheckpoint=0")
@@ -61,6 +62,32 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def checkpoint_wal(engine: Engine, *, restart_within_ms: int = 0) -> tuple[int, int, int]:
+    """SQLite: copy the WAL into the database file; returns (busy, frames in the WAL,
+    frames copied). Without `restart_within_ms` it waits for no one. With it (the
+    writer's connection, between two writes), it also waits up to that long for the
+    readers of older snapshots to finish, so that the next write starts the WAL over
+    at its beginning; busy is 1 when they did not finish in time. Straight on the
+    driver: SQLite refuses a checkpoint inside a transaction, and SQLAlchemy would
+    begin one."""
+    raw = engine.raw_connection()
+    try:
+        driver = raw.driver_connection
+        assert driver is not None
+        if not restart_within_ms:
+            row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        else:
+            driver.execute(f"PRAGMA busy_timeout={int(restart_within_ms)}")
+            try:
+                row = driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    finally:
+        raw.close()
+    busy, frames, copied = row
+    return int(busy), int(frames), int(copied)
 
 
 def migrate(engine: Engine) -> None:

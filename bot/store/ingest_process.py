@@ -38,7 +38,7 @@ from bot.ingest.alert import Alert
 from bot.rules.model import RulesConfig
 from bot.rules.mute import Mute
 from bot.rules.router import RouteDecision
-from bot.store.engine import create_engine
+from bot.store.engine import checkpoint_wal, create_engine
 from bot.store.errors import IngestFailed, StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch, incident_state, incident_values
 from bot.store.jobs import Job, run_jobs
@@ -196,13 +196,15 @@ def _serve(pipe: Pipe, url: str) -> None:
     try:
         while True:
             try:
-                message: Request | JobsMessage | None = pipe.recv()
+                message: Request | JobsMessage | tuple[str, int] | None = pipe.recv()
             except EOFError:
                 return  # the bot is gone
             if message is None:
                 return
             if message[0] == "jobs":
                 pipe.send_bytes(_serve_jobs(engine, rules, cast(JobsMessage, message)))
+            elif message[0] == "checkpoint":
+                pipe.send(_serve_checkpoint(engine, cast(tuple[str, int], message)[1]))
             else:
                 pipe.send(_serve_batch(engine, cast(Request, message)))
     finally:
@@ -226,6 +228,13 @@ def _serve_jobs(engine: Any, rules: dict[int, RulesConfig], message: JobsMessage
     except Exception as exc:  # a result that does not pickle: a bug of ours
         failed = ("failed", IngestFailed(f"a job's result did not pickle: {exc}"))
         return pickle.dumps([failed] * len(blobs), pickle.HIGHEST_PROTOCOL)
+
+
+def _serve_checkpoint(engine: Any, restart_within_ms: int) -> tuple[str, Any]:
+    try:
+        return ("ok", checkpoint_wal(engine, restart_within_ms=restart_within_ms))
+    except Exception as exc:
+        return ("unavailable", str(unavailable(exc)))
 
 
 def _serve_batch(engine: Any, request: Request) -> tuple[str, Any]:
@@ -268,6 +277,13 @@ class IngestProcess:
         if reply[0] == "unavailable":
             raise StoreUnavailable(reply[1])
         raise IngestFailed(reply[1])
+
+    def checkpoint(self, restart_within_ms: int) -> tuple[int, int, int]:
+        """SQLite: `checkpoint_wal` on the process's connection, between two writes."""
+        reply: tuple[str, Any] = self._exchange(("checkpoint", restart_within_ms))
+        if reply[0] == "ok":
+            return cast(tuple[int, int, int], reply[1])
+        raise StoreUnavailable(reply[1])
 
     def run(self, jobs: list[Job], *, together: bool) -> list[Outcome]:
         """Run write jobs there, each in its own transaction or (`together`) in one;

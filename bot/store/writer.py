@@ -4,7 +4,8 @@ Every request's alerts queue here; the thread takes everything that queued while
 it was committing and writes it in one transaction, so throughput grows with load
 while each webhook still gets its 200 only after its own alerts are on disk. Group
 commits and portable jobs run in the ingest process when there is one (a second
-core), other jobs on this thread's connection; never two at once.
+core), other jobs on this thread's connection; never two at once. The end of each
+WAL checkpoint runs here too, between two writes (see `Store.checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from bot.incidents.grouping import Item, Plan
+from bot.store.engine import checkpoint_wal
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
 from bot.store.ingest_process import IngestProcess
@@ -34,6 +36,9 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 BatchObserver = Callable[[Plan, float], None]
 _MAX_BATCH_ALERTS = 20_000
+# How long a checkpoint may hold up the writes for the readers of older snapshots to
+# finish (readers take milliseconds; a long report must not stall ingest).
+_RESTART_WITHIN_MS = 20
 
 
 @dataclass(slots=True)
@@ -48,6 +53,12 @@ class _Job:
     future: asyncio.Future[Any]
     share: bool = False
     portable: bool = False
+
+
+@dataclass(slots=True)
+class _Checkpoint:
+    future: asyncio.Future[tuple[int, int, int]]
+    share: bool = False  # never shares a transaction: it runs outside one
 
 
 @dataclass(slots=True)
@@ -68,7 +79,7 @@ class Writer:
         self._clock = clock
         self._observe = observe
         self._process = process  # group commits go there; None: on this thread
-        self._queue: queue.SimpleQueue[_Ingest | _Job | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Ingest | _Job | _Checkpoint | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pagerbot-writer", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
@@ -97,6 +108,16 @@ class Writer:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
         self._queue.put(_Job(fn, future, share, portable))
+        return await future
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """SQLite: copy what is left of the WAL into the database between two writes, so
+        that the next write starts the WAL over (see `Store.checkpoint`); returns
+        (busy, frames in the WAL, frames copied)."""
+        if self._stopping or self._loop is None:
+            raise StoreUnavailable("the store is shutting down")
+        future: asyncio.Future[tuple[int, int, int]] = self._loop.create_future()
+        self._queue.put(_Checkpoint(future))
         return await future
 
     async def stop(self) -> None:
@@ -139,9 +160,9 @@ class Writer:
         together), then look again. A webhook waits behind at most one other write:
         running every job queued before the next batch made a storm's webhooks wait
         behind a chat claim, an escalation tick and a row of completions at once."""
-        jobs: collections.deque[_Job] = collections.deque()
+        jobs: collections.deque[_Job | _Checkpoint] = collections.deque()
         while True:
-            batch: list[_Ingest | _Job | _Stop] = [] if jobs else [self._queue.get()]
+            batch: list[_Ingest | _Job | _Checkpoint | _Stop] = [] if jobs else [self._queue.get()]
             size = sum(len(b.items) for b in batch if isinstance(b, _Ingest))
             while size < _MAX_BATCH_ALERTS:
                 try:
@@ -154,7 +175,7 @@ class Writer:
             ingests = [b for b in batch if isinstance(b, _Ingest)]
             if ingests:
                 self._ingest(ingests)
-            jobs.extend(b for b in batch if isinstance(b, _Job))
+            jobs.extend(b for b in batch if isinstance(b, _Job | _Checkpoint))
             stops = [b for b in batch if isinstance(b, _Stop)]
             if stops:
                 while jobs:
@@ -168,13 +189,17 @@ class Writer:
             if jobs:
                 self._next_jobs(jobs)
 
-    def _next_jobs(self, jobs: collections.deque[_Job]) -> None:
+    def _next_jobs(self, jobs: collections.deque[_Job | _Checkpoint]) -> None:
         """The next job; if it is shared, every shared job waiting, in one transaction."""
         if not jobs[0].share:
-            self._jobs([jobs.popleft()])
+            first = jobs.popleft()
+            if isinstance(first, _Checkpoint):
+                self._checkpoint(first)
+            else:
+                self._jobs([first])
             return
-        shared = [job for job in jobs if job.share]
-        rest = [job for job in jobs if not job.share]
+        shared = [job for job in jobs if isinstance(job, _Job) and job.share]
+        rest = [job for job in jobs if not (isinstance(job, _Job) and job.share)]
         jobs.clear()
         jobs.extend(rest)
         self._jobs(shared, together=len(shared) > 1)
@@ -189,6 +214,8 @@ class Writer:
                 self._ingest([late])
             elif isinstance(late, _Job):
                 self._jobs([late])
+            elif isinstance(late, _Checkpoint):
+                self._checkpoint(late)
             else:
                 late.done.set()
 
@@ -217,6 +244,17 @@ class Writer:
         with self._engine.begin() as conn:
             result = apply_batch(conn, items, self._clock())
         return result, time.perf_counter() - started
+
+    def _checkpoint(self, request: _Checkpoint) -> None:
+        try:
+            if self._process is not None:
+                outcome = self._process.checkpoint(_RESTART_WITHIN_MS)
+            else:
+                outcome = checkpoint_wal(self._engine, restart_within_ms=_RESTART_WITHIN_MS)
+        except Exception as exc:
+            self._settle([request.future], error=unavailable(exc))
+            return
+        self._settle([request.future], outcome)
 
     def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
         """Each in its own transaction, or (`together`) in one, see `run_jobs`. Portable
