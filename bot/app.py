@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.silences import SilenceService
 from bot.store import Store, StoreUnavailable, queries, utcnow
 from bot.store.writer import Clock
-from bot.wakeup import SETTLE_SECONDS, Wakeup
+from bot.wakeup import SETTLE_SECONDS, SPACING_SECONDS, Wakeup
 from bot.web.server import build_web_app
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ class Pagerbot:
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._opener: asyncio.Task[None] | None = None
-        self._escalate_soon = Wakeup(settle=SETTLE_SECONDS)  # openings share a tick
+        # A storm's openings share a tick.
+        self._escalate_soon = Wakeup(settle=SETTLE_SECONDS, spacing=SPACING_SECONDS)
         self._next_due: datetime | None = None
         self._escalator: asyncio.Task[None] | None = None
         self._jobs_running: set[asyncio.Task[object]] = set()

@@ -17,7 +17,7 @@ from bot.notify.base import DeliveryError, Details, Notifier, OutboxSink, Person
 from bot.notify.details import describe
 from bot.store import Store, StoreUnavailable
 from bot.store import outbox as ob
-from bot.wakeup import SETTLE_SECONDS, Wakeup
+from bot.wakeup import SETTLE_SECONDS, SPACING_SECONDS, Wakeup
 
 log = logging.getLogger(__name__)
 Record = Callable[[Connection], None]  # a portable write: how a delivery went
@@ -45,7 +45,7 @@ class Dispatcher:
         self._public_url = public_url
         self._per_channel = per_channel
         # A claim is a write transaction: one per webhook cost more than the webhook.
-        self._wake = Wakeup(settle=SETTLE_SECONDS)
+        self._wake = Wakeup(settle=SETTLE_SECONDS, spacing=SPACING_SECONDS)
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
 

@@ -45,3 +45,38 @@ async def test_pokes_during_the_settle_fold_into_one_next_wake() -> None:
     assert await first is True
     assert await wake.wait(0.01) is True  # both later pokes: one wake-up
     assert await wake.wait(0.01) is False
+
+
+async def _settled(task: asyncio.Task[bool]) -> bool:
+    """Whether the wait finished without sleeping: a few loop turns and no timer."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    return task.done()
+
+
+async def test_a_stream_of_pokes_wakes_the_loop_once_per_spacing_at_most() -> None:
+    """A storm pokes the chat and escalation loops all the time; each of their rounds is
+    a write that ingest waits behind, so they run at most once per `spacing`."""
+    wake, turns = Wakeup(spacing=0.2), []
+    task = asyncio.create_task(_loop(wake, turns))
+    try:
+        for _ in range(100):  # a poke every 10 ms for a second
+            wake.set()
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert 2 <= len(turns) <= 7  # unspaced, it woke for nearly every poke
+
+
+async def test_a_poke_after_a_quiet_spell_wakes_the_loop_at_once() -> None:
+    wake = Wakeup(spacing=0.3)
+    wake.set()
+    assert await wake.wait(5) is True
+    wake.set()
+    soon = asyncio.create_task(wake.wait(5))
+    assert not await _settled(soon)  # within the spacing: it waits
+    assert await soon is True
+    await asyncio.sleep(0.35)  # quiet for longer than the spacing
+    wake.set()
+    at_once = asyncio.create_task(wake.wait(5))
+    assert await _settled(at_once) and at_once.result() is True
