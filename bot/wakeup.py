@@ -21,8 +21,8 @@ SPACING_SECONDS = 0.25
 class Wakeup:
     """Lets a loop sleep until poked or until its poll interval passes; after a poke it
     waits `settle` seconds more, so that pokes arriving together wake it once, and at
-    least until `spacing` seconds after it last woke, so that a stream of pokes wakes
-    it that often at most."""
+    least until `spacing` seconds after a poke last woke it, so that a stream of pokes
+    wakes it that often at most."""
 
     def __init__(self, settle: float = 0.0, spacing: float = 0.0) -> None:
         self._event = asyncio.Event()
@@ -40,8 +40,7 @@ class Wakeup:
             async with asyncio.timeout(seconds):
                 await self._event.wait()
         except TimeoutError:
-            self._woke = loop.time()
-            return False
+            return False  # a poll: it does not hold up the next poke
         finally:
             self._event.clear()
         delay = max(self._settle, self._woke + self._spacing - loop.time())

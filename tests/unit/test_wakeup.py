@@ -80,3 +80,13 @@ async def test_a_poke_after_a_quiet_spell_wakes_the_loop_at_once() -> None:
     wake.set()
     at_once = asyncio.create_task(wake.wait(5))
     assert await _settled(at_once) and at_once.result() is True
+
+
+async def test_a_poll_does_not_hold_up_the_next_poke() -> None:
+    """The escalation loop polls every second; a first page must not wait for the
+    spacing because a poll ran just before."""
+    wake = Wakeup(spacing=5)
+    assert await wake.wait(0.01) is False
+    wake.set()
+    at_once = asyncio.create_task(wake.wait(5))
+    assert await _settled(at_once) and at_once.result() is True
