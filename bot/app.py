@@ -62,6 +62,7 @@ class Pagerbot:
             settings.database_url,
             clock=clock,
             observe=self.metrics.observe_batch,
+            on_commit=self._committed,
             ingest_process=settings.ingest_process,
         )
         self.reports = ReportExporter(self.metrics.registry, self.store, lambda: self.config, clock)
@@ -110,16 +111,17 @@ class Pagerbot:
         for alert, mute in zip(alerts, mutes, strict=True):
             for route in self.router.route(alert.labels):
                 items.append(Item(alert, route.group_key(alert.labels), route, mute))
-        return await self._store(items)
+        return await self.store.ingest(items)
 
-    async def _store(self, items: list[Item]) -> Plan:
-        result = await self.store.ingest(items)
-        if result.events:
+    def _committed(self, plan: Plan) -> None:
+        """Once per group commit, on the event loop: every webhook that shared the batch
+        gets its whole plan, and acting on it once per webhook started an incident's
+        automatic actions once per webhook."""
+        if plan.events:
             self.dispatcher.wake()
-        if any(e.kind in ("opened", "reopened") for e in result.events):
+        if any(e.kind in ("opened", "reopened") for e in plan.events):
             self._escalate_soon.set()  # page now, not at the next tick
-        self.remediation.opened([e.incident.id for e in result.events if e.kind == "opened"])
-        return result
+        self.remediation.opened([e.incident.id for e in plan.events if e.kind == "opened"])
 
     # ------------------------------------------------------------------ incident actions
 
@@ -298,7 +300,7 @@ class Pagerbot:
         await self.muting.refresh_silences()
         changed = 0
         async for items in self.muting.remute_pages(self.router):
-            await self._store(items)
+            await self.store.ingest(items)
             changed += len(items)
         await self.muting.flush_matched()
         return changed

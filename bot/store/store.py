@@ -18,7 +18,7 @@ from bot.incidents.grouping import Item, Plan
 from bot.store.engine import checkpoint_wal, create_engine, is_sqlite, migrate
 from bot.store.errors import StoreUnavailable
 from bot.store.ingest_process import IngestProcess
-from bot.store.writer import BatchObserver, Clock, Writer
+from bot.store.writer import BatchObserver, Clock, CommitHook, Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,11 +51,13 @@ class Store:
         *,
         clock: Clock = utcnow,
         observe: BatchObserver | None = None,
+        on_commit: CommitHook | None = None,
         ingest_process: bool = True,
     ) -> None:
         self.url = url
         self.clock = clock
         self._observe = observe
+        self._on_commit = on_commit
         self._ingest_process = ingest_process
         self._process: IngestProcess | None = None
         self._reader: Engine | None = None
@@ -82,7 +84,13 @@ class Store:
         self._process = IngestProcess(self.url) if self._ingest_process else None
         if self._process is not None:
             self._process.start()  # its imports overlap the bot's start
-        self._writer = Writer(writer_engine, self.clock, self._observe, process=self._process)
+        self._writer = Writer(
+            writer_engine,
+            self.clock,
+            self._observe,
+            process=self._process,
+            on_commit=self._on_commit,
+        )
         self._writer.start()
 
     async def close(self) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 BatchObserver = Callable[[Plan, float], None]
+CommitHook = Callable[[Plan], None]
 _MAX_BATCH_ALERTS = 20_000
 # How long a checkpoint may hold up the writes for the readers of older snapshots to
 # finish (readers take milliseconds; a long report must not stall ingest).
@@ -74,10 +75,12 @@ class Writer:
         observe: BatchObserver | None = None,
         *,
         process: IngestProcess | None = None,
+        on_commit: CommitHook | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._observe = observe
+        self._on_commit = on_commit
         self._process = process  # group commits go there; None: on this thread
         self._queue: queue.SimpleQueue[_Ingest | _Job | _Checkpoint | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pagerbot-writer", daemon=True)
@@ -134,17 +137,27 @@ class Writer:
         futures: list[asyncio.Future[Any]],
         result: Any = None,
         error: BaseException | None = None,
+        *,
+        first: Callable[[], None] | None = None,
     ) -> None:
-        """Hand one outcome to the waiting requests."""
-        self._settle_each([(future, result, error) for future in futures])
+        """Hand one outcome to the waiting requests (after `first`, on the loop)."""
+        self._settle_each([(future, result, error) for future in futures], first=first)
 
     def _settle_each(
-        self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+        self,
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+        *,
+        first: Callable[[], None] | None = None,
     ) -> None:
         """Hand each waiter its result or its error: one wake-up of the loop for them all."""
         assert self._loop is not None
 
         def settle() -> None:
+            if first is not None:
+                try:
+                    first()
+                except Exception:
+                    log.exception("after a commit")
             for future, result, error in outcomes:
                 if future.done():
                     continue  # the client went away; its data is committed all the same
@@ -234,8 +247,12 @@ class Writer:
             return
         if self._observe is not None:
             self._observe(result, seconds)
-        # Every request of the batch gets the batch's plan; count metrics once, here.
-        self._settle([req.future for req in requests], result)
+        # Every request of the batch gets the batch's plan: what follows from the plan
+        # (metrics here; waking chat, escalation and automatic actions in `on_commit`)
+        # happens once, not once per request that shared the batch.
+        hook = self._on_commit
+        first = None if hook is None else (lambda: hook(result))
+        self._settle([req.future for req in requests], result, first=first)
 
     def _apply(self, items: list[Item]) -> tuple[Plan, float]:
         if self._process is not None:

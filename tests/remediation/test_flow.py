@@ -307,3 +307,31 @@ async def test_restart_marks_a_running_run_interrupted(env: Env) -> None:
         await restarted.stop()
     assert env.recorded() == []
     assert os.environ.get("PAGERBOT_NEVER") is None
+
+
+async def test_an_incident_opened_in_a_shared_batch_runs_its_auto_action_once(
+    env: Env,
+) -> None:
+    """Every webhook of a group commit gets the batch's plan; the openings in it must
+    start their automatic actions once, not once per webhook that shared the batch."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    blocked = asyncio.ensure_future(env.bot.store.write(lambda _conn: release.wait(10)))
+    await asyncio.sleep(0.1)  # the writer thread now waits in that job
+    diag = asyncio.ensure_future(env.incident("Diag", cluster="c1"))
+    others = [asyncio.ensure_future(env.incident(cluster=f"o{i}")) for i in range(3)]
+    await asyncio.sleep(0.1)  # all four queued behind the job: one batch
+    release.set()
+    await blocked
+    number = await diag
+    await asyncio.gather(*others)
+
+    async def ran() -> bool:
+        return await _kinds(env, number) == ["requested", "started", "finished"]
+
+    await eventually(ran)
+    await asyncio.sleep(0.5)  # time for a second run, were one started
+    assert await _kinds(env, number) == ["requested", "started", "finished"]
+    assert len(env.recorded()) == 1
