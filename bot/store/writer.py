@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -59,7 +59,7 @@ class _Job:
 @dataclass(slots=True)
 class _Checkpoint:
     future: asyncio.Future[tuple[int, int, int]]
-    share: bool = False  # never shares a transaction: it runs outside one
+    share: ClassVar[bool] = False  # never shares a transaction: it runs outside one
 
 
 @dataclass(slots=True)
