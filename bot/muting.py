@@ -28,11 +28,15 @@ EXPIRY_NOTICE = timedelta(hours=1)
 UNUSED_NOTICE = timedelta(days=1)
 
 
-async def firing_pages(store: Store, *, full: bool) -> AsyncIterator[Sequence[Any]]:
-    """Every firing alert of an open incident, one `queries.firing_page` at a time."""
+async def firing_pages(
+    store: Store, *, full: bool, muted_only: bool = False
+) -> AsyncIterator[Sequence[Any]]:
+    """Every firing alert of an open incident (`muted_only`: that something mutes), one
+    `queries.firing_page` at a time."""
     after: tuple[Any, ...] | None = None
     while True:
-        rows = await store.read(partial(queries.firing_page, after=after, full=full))
+        page = partial(queries.firing_page, after=after, full=full, muted_only=muted_only)
+        rows = await store.read(page)
         if rows:
             yield rows
         if len(rows) < queries.FIRING_PAGE:
@@ -102,13 +106,18 @@ class MuteRuntime:
 
     async def remute_pages(self, router: Router) -> AsyncIterator[list[Item]]:
         """Stored firing alerts whose mute differs from what the rules say now, a page
-        at a time, so a storm's alerts are never all in memory at once."""
+        at a time, so a storm's alerts are never all in memory at once.
+
+        When nothing can mute now, only the alerts muted before can change, and only
+        they are read: after a restart in a storm, reading all 30,000 firing alerts
+        beside ingest took 0.5-0.9 s and held up the webhooks that came meanwhile."""
         now = self.store.clock()
         signature = self._current_signature(now)
         if signature == self._signature:
             return
         self._signature = signature
-        async for rows in firing_pages(self.store, full=True):
+        muted_only = self.muter.mutes_nothing(now)
+        async for rows in firing_pages(self.store, full=True, muted_only=muted_only):
             items = []
             for row in rows:
                 labels = orjson.loads(row.labels)

@@ -176,6 +176,11 @@ class Inhibitor:
         for rule in self.rules:
             rule.firing.clear()
 
+    @property
+    def firing(self) -> bool:
+        """Whether any source alert fires, so that something may be inhibited."""
+        return any(bucket for rule in self.rules for bucket in rule.firing.values())
+
     def mutes(self, fingerprint: str, labels: dict[str, str]) -> Mute | None:
         for rule in self.rules:
             if not matches_all(rule.target, labels):
@@ -278,6 +283,15 @@ class Muter:
     @property
     def idle(self) -> bool:
         return not (self.silences.all or self.windows or self.inhibitor.rules)
+
+    def mutes_nothing(self, now: datetime) -> bool:
+        """No silence or window is active and no inhibition source fires: no alert is
+        muted now, whatever its labels."""
+        return not (
+            any(s.active(now) for s in self.silences.all)
+            or any(w.active(now) for w in self.windows)
+            or self.inhibitor.firing
+        )
 
     def mute(self, fingerprint: str, labels: dict[str, str], now: datetime) -> Mute | None:
         """Silence first (a person decided), then maintenance, then inhibition."""

@@ -221,3 +221,27 @@ def test_a_rebuild_keeps_what_ingest_saw_while_the_store_was_read(tmp_path: Path
     mute = muter.mute("w", warn, now)
     assert mute is not None and mute.ref == "inhibited:dc"
     assert inhibitor.is_source(dc) and not inhibitor.is_source(warn)
+
+
+def test_mutes_nothing_only_when_no_silence_window_or_inhibition_source_is_live(
+    tmp_path: Path,
+) -> None:
+    """The remute reads only muted alerts when this holds, so it must never hold while
+    something could mute an alert."""
+    cfg = config(tmp_path, WINDOWS + INHIBIT)
+    quiet = utc(2026, 12, 9, 12)  # a Wednesday noon: no window is open
+    assert Muter(cfg).mutes_nothing(quiet)
+    assert not Muter(cfg).mutes_nothing(utc(2026, 11, 22, 1, 0))  # Sunday's backup window
+    later = silence("silence:1", 'alertname="A"', starts=utc(2026, 12, 10), ends=utc(2027, 1, 1))
+    muter = Muter(cfg, [later])
+    assert muter.mutes_nothing(quiet)  # not started yet
+    assert not muter.mutes_nothing(utc(2026, 12, 10))
+    assert muter.mutes_nothing(utc(2027, 1, 1))  # ended
+    muter = Muter(cfg)
+    dc_down = {"alertname": "DatacenterDown", "datacenter": "fra", "severity": "page"}
+    muter.inhibitor.observe("dc", dc_down, True)
+    assert not muter.mutes_nothing(quiet)
+    muter.inhibitor.observe("dc", dc_down, False)
+    assert muter.mutes_nothing(quiet)
+    muter.inhibitor.observe("other", {"alertname": "DiskSlow", "severity": "warning"}, True)
+    assert muter.mutes_nothing(quiet)  # a target alone inhibits nothing

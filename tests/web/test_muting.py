@@ -7,6 +7,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bot.rules.matchers import Matcher
 from bot.store import queries
@@ -195,3 +197,42 @@ async def test_remute_and_inhibition_reload_read_the_store_page_by_page(
             rows = await bot.store.read(lambda s, n=number: queries.incident_alerts(s, n))
             muted += sum(1 for r in rows if str(r.muted_by).startswith("silence:"))
         assert muted == count
+
+
+async def test_with_nothing_to_mute_a_remute_reads_only_the_alerts_muted_before(
+    mute_config: Path, database_url: str
+) -> None:
+    """After a restart in a storm, reading every firing alert beside ingest held up the
+    webhooks for most of a second. When no silence, window or inhibition source is
+    live, only an alert muted before can change: the remute reads just those."""
+    clock = Clock()
+    async with running_bot(mute_config, database_url, clock=clock) as rb:
+        bot = rb.bot
+        await bot.silences.add(
+            matchers=[Matcher.parse('alertname="Muted"')],
+            ends_at=clock.now + timedelta(minutes=30),
+            owner="alice",
+            reason="r",
+            created_by="alice",
+        )
+        await bot.remute()
+        for start in range(0, queries.FIRING_PAGE + 500, 500):
+            await _post(
+                rb.url, *(am_alert(alertname="Disk", host=f"h{start + i}") for i in range(500))
+            )
+        await _post(rb.url, am_alert(alertname="Muted"))
+        clock.advance(minutes=31)
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            statements.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            assert await bot.remute() == 1
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
+        pages = [s for s in statements if "FROM alerts JOIN incidents" in s]
+        assert len(pages) == 1, pages  # one page: not the 2,500 unmuted alerts
+        (row,) = await bot.store.read(lambda s: queries.incident_alerts(s, 2))
+        assert row.muted_by is None
