@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import orjson
@@ -39,7 +39,15 @@ from bot.web.server import build_web_app
 
 log = logging.getLogger(__name__)
 _STORE_RETRY_SECONDS = 2.0
+_GOLDEN = 0.618034
 _JOB_DRAIN_SECONDS = 10.0  # at stop, periodic work running then may finish this long
+
+
+def _phase(index: int, seconds: float) -> float:
+    """Where in its interval periodic job `index` runs: spread, so that the jobs sharing
+    an interval do not all start at once. Together the 10 s jobs took most of a core
+    for a tenth of a second, and the webhooks of that moment waited."""
+    return seconds * ((index * _GOLDEN) % 1.0)
 
 
 class Pagerbot:
@@ -206,7 +214,8 @@ class Pagerbot:
         ]
         if self.settings.config_poll_seconds > 0:
             jobs.append((self.watch_config, self.settings.config_poll_seconds))
-        for job, seconds in jobs:
+        started = datetime.now(UTC)
+        for index, (job, seconds) in enumerate(jobs):
             self.scheduler.add_job(
                 self._guard(job),
                 "interval",
@@ -214,6 +223,7 @@ class Pagerbot:
                 id=job.__name__,
                 max_instances=1,
                 coalesce=True,
+                next_run_time=started + timedelta(seconds=seconds + _phase(index, seconds)),
             )
         self.scheduler.start()
 

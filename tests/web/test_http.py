@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -175,3 +176,23 @@ async def test_stopping_lets_running_periodic_work_finish(
         await asyncio.wait_for(started.wait(), 5)
     assert finished.is_set()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_periodic_jobs_of_one_interval_start_apart(config_dir: Path, sqlite_url: str) -> None:
+    """The jobs sharing an interval (the checkpoint, the remute and the expiry of
+    remediations every 10 s) used to start in the same instant: together they took most
+    of a core for a tenth of a second, and the webhooks of that moment waited."""
+    before = datetime.now(UTC)
+    async with running_bot(config_dir, sqlite_url) as rb:
+        jobs = rb.bot.scheduler.get_jobs()
+    by_interval: dict[float, list[datetime]] = {}
+    for job in jobs:
+        seconds = job.trigger.interval.total_seconds()
+        assert job.next_run_time - before >= timedelta(seconds=seconds)  # none runs early
+        assert job.next_run_time - before < timedelta(seconds=2 * seconds + 1)
+        by_interval.setdefault(seconds, []).append(job.next_run_time)
+    shared = [sorted(times) for times in by_interval.values() if len(times) > 1]
+    assert shared, by_interval
+    for times in shared:
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= timedelta(seconds=0.5), times
