@@ -33,6 +33,7 @@ from bot.rules import ConfigError, Router, RulesConfig
 from bot.settings import Settings
 from bot.silences import SilenceService
 from bot.store import Store, StoreUnavailable, queries, utcnow
+from bot.store.store import CHECKPOINT_SECONDS
 from bot.store.writer import Clock
 from bot.wakeup import SETTLE_SECONDS, SPACING_SECONDS, Wakeup
 from bot.web.server import build_web_app
@@ -204,7 +205,7 @@ class Pagerbot:
         self._escalator = asyncio.create_task(self._escalation_loop(), name="pagerbot-escalation")
         jobs: list[tuple[Callable[[], Awaitable[object]], float]] = [
             (self.expire_alerts, 15),
-            (self.store.checkpoint, 10),
+            (self.store.checkpoint, CHECKPOINT_SECONDS),
             (self.remute, 10),
             (self.reload_inhibitions, 60),
             (self.remind, 60),

@@ -22,10 +22,14 @@ from bot.store.writer import BatchObserver, Clock, CommitHook, Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_RESTART_ATTEMPTS = 5
+# SQLite: how often the WAL is copied into the database. Every 10 s, a storm's copy
+# (250-300 MB) took a core for 0.1-0.3 s and its end held up ingest for 20-50 ms; the
+# p99 of webhooks at 10,000 alerts/s was best every 2 s (bench/ingest.py).
+CHECKPOINT_SECONDS = 2.0
+_RESTART_ATTEMPTS = 3
 _COPY_PASSES = 3
 _FEW_FRAMES = 256
-_RESTART_RETRY_SECONDS = 1.0
+_RESTART_RETRY_SECONDS = 0.5
 
 
 def utcnow() -> datetime:
@@ -35,7 +39,7 @@ def utcnow() -> datetime:
 def _copy_beside_writes(engine: Engine) -> None:
     """Copy the WAL into the database until little was appended during the last pass:
     what is left for the writer's part holds up ingest (a pass over 10 s of writes at
-    10,000 alerts/s takes 80-200 ms; the writer's part took 15-50 ms after one pass)."""
+    10,000 alerts/s took 80-200 ms, and the writer's part 15-50 ms after one pass)."""
     frames = 0
     for _ in range(_COPY_PASSES):
         _busy, now, _copied = checkpoint_wal(engine)
