@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bot.app import Pagerbot
 from bot.rules.matchers import Matcher
 from bot.store import queries
 from tests.helpers import Clock, am_alert, am_webhook, running_bot
@@ -41,6 +42,19 @@ async def _post(url: str, *alerts: dict[str, object]) -> None:
         assert resp.status == 200, await resp.text()
 
 
+async def _silence(
+    bot: Pagerbot, matcher: str, ends_at: datetime, reason: str, *, created_by: str = "alice"
+) -> int:
+    """A run-time silence owned by alice."""
+    return await bot.silences.add(
+        matchers=[Matcher.parse(matcher)],
+        ends_at=ends_at,
+        owner="alice",
+        reason=reason,
+        created_by=created_by,
+    )
+
+
 async def test_silenced_alert_is_stored_not_posted_then_posted_when_silence_ends(
     mute_config: Path, database_url: str
 ) -> None:
@@ -48,12 +62,8 @@ async def test_silenced_alert_is_stored_not_posted_then_posted_when_silence_ends
     async with running_bot(mute_config, database_url, clock=clock) as rb:
         bot = rb.bot
         await bot.dispatcher.stop()
-        silence_id = await bot.silences.add(
-            matchers=[Matcher.parse('alertname="DiskFull"')],
-            ends_at=clock.now + timedelta(hours=2),
-            owner="alice",
-            reason="disk swap in progress",
-            created_by="alice",
+        silence_id = await _silence(
+            bot, 'alertname="DiskFull"', clock.now + timedelta(hours=2), "disk swap in progress"
         )
         await bot.remute()
         await _post(rb.url, am_alert(alertname="DiskFull", host="db1"))
@@ -82,13 +92,7 @@ async def test_silenced_alert_is_stored_not_posted_then_posted_when_silence_ends
 async def test_silence_ending_by_time_unmutes(mute_config: Path, sqlite_url: str) -> None:
     clock = Clock()
     async with running_bot(mute_config, sqlite_url, clock=clock) as rb:
-        await rb.bot.silences.add(
-            matchers=[Matcher.parse('alertname="A"')],
-            ends_at=clock.now + timedelta(minutes=30),
-            owner="alice",
-            reason="r",
-            created_by="alice",
-        )
+        await _silence(rb.bot, 'alertname="A"', clock.now + timedelta(minutes=30), "r")
         await rb.bot.remute()
         await _post(rb.url, am_alert(alertname="A"))
         assert await rb.bot.remute() == 0
@@ -138,12 +142,8 @@ async def test_owner_is_reminded_before_expiry_and_when_unused(
     clock = Clock()
     async with running_bot(mute_config, sqlite_url, clock=clock) as rb:
         bot = rb.bot
-        await bot.silences.add(
-            matchers=[Matcher.parse('alertname="Never"')],
-            ends_at=clock.now + timedelta(days=3),
-            owner="alice",
-            reason="flaky probe",
-            created_by="bob",
+        await _silence(
+            bot, 'alertname="Never"', clock.now + timedelta(days=3), "flaky probe", created_by="bob"
         )
         assert await bot.remind() == 0
         clock.advance(days=1, minutes=1)
@@ -184,12 +184,8 @@ async def test_remute_and_inhibition_reload_read_the_store_page_by_page(
         (fan,) = await bot.store.read(lambda s: queries.incident_alerts(s, 5))
         assert str(fan.muted_by).startswith("inhibited:")
 
-        await bot.silences.add(
-            matchers=[Matcher.parse('severity="critical"')],
-            ends_at=clock.now + timedelta(hours=1),
-            owner="alice",
-            reason="storage migration",
-            created_by="alice",
+        await _silence(
+            bot, 'severity="critical"', clock.now + timedelta(hours=1), "storage migration"
         )
         assert await bot.remute() == count
         muted = 0
@@ -208,13 +204,7 @@ async def test_with_nothing_to_mute_a_remute_reads_only_the_alerts_muted_before(
     clock = Clock()
     async with running_bot(mute_config, database_url, clock=clock) as rb:
         bot = rb.bot
-        await bot.silences.add(
-            matchers=[Matcher.parse('alertname="Muted"')],
-            ends_at=clock.now + timedelta(minutes=30),
-            owner="alice",
-            reason="r",
-            created_by="alice",
-        )
+        await _silence(bot, 'alertname="Muted"', clock.now + timedelta(minutes=30), "r")
         await bot.remute()
         for start in range(0, queries.FIRING_PAGE + 500, 500):
             await _post(
