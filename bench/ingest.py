@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _host import reference_ms
 from _http import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -1477,6 +1478,8 @@ def main() -> int:
     busy = wait_quiet(0.10, args.wait_quiet)
     print(f"machine busy before the run: {busy * NCPU * 100:.0f}% of {NCPU * 100}%", end="")
     print(" (other programs are running: figures will be lower)" if busy > 0.10 else "")
+    host_before = reference_ms()
+    print(f"host speed: fixed reference work {host_before:.1f} ms (bench/_host.py; lower = faster)")
     workdir = Path(tempfile.mkdtemp(prefix="pagerbot-bench-"))
     rows: list[Row] = []
     started = time.monotonic()
@@ -1496,7 +1499,11 @@ def main() -> int:
     if args.quick:
         print("--quick: a smoke test of this script at low rates, not a measurement")
     print_targets(rows)
-    print(f"\ntotal {time.monotonic() - started:.0f} s")
+    print(
+        f"\nhost speed: reference work {host_before:.1f} ms before the run, "
+        f"{reference_ms():.1f} ms after (bench/_host.py)"
+    )
+    print(f"total {time.monotonic() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=1, default=str))
     return 0
