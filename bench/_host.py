@@ -1,7 +1,7 @@
 """How fast this host runs Python right now, to read a benchmark's figures against.
 
 The reference machine's speed swings by more than a factor of two between sessions
-(one connection: 1,715 to 6,196 alerts/s for the same code) with no steal shown.
+(one connection: 1,494 to 6,196 alerts/s for the same code) with no steal shown.
 This times a fixed piece of single-threaded work of the same kind as the bot's
 (decode JSON bodies, walk their labels, pickle the result), made only of the standard
 library, so that it does not change when the bot does: two runs that print the same
