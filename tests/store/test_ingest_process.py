@@ -24,6 +24,7 @@ from bot.rules import Router
 from bot.rules.mute import Mute
 from bot.store import Store, StoreUnavailable
 from bot.store.engine import normalize_url
+from bot.store.errors import IngestFailed
 from bot.store.ingest_process import decode_items, decode_plan, encode_items, encode_plan
 from tests.helpers import Clock, eventually
 from tests.store.test_store import _hold_write_lock, items, make_alert
@@ -203,6 +204,104 @@ async def test_a_process_that_dies_mid_batch_answers_retry_and_the_next_one_take
         assert store.ingest_pid not in (None, first)
         again = await store.ingest(items(router, make_alert("Lost", pod="a")))
         assert again.verdicts == [Verdict.DUPLICATE]
+    finally:
+        await store.close()
+
+
+async def test_webhooks_queued_while_the_process_commits_share_its_next_transaction(
+    database_url: str, router: Router
+) -> None:
+    """Group commit: what queued while a batch was committing goes into one transaction,
+    and every request of it gets the batch's plan."""
+    batches: list[int] = []
+    store = Store(database_url, observe=lambda plan, _seconds: batches.append(len(plan.verdicts)))
+    await store.open()
+    try:
+        await store.ingest(items(router, make_alert("Warmup", pod="w")))
+        blocker = _hold_write_lock(database_url)
+        try:
+            first = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
+            await _waiting_for_lock(database_url)
+            behind = []
+            for pod in "bcd":  # one at a time, as webhooks arrive
+                behind.append(
+                    asyncio.ensure_future(store.ingest(items(router, make_alert("B", pod=pod))))
+                )
+                await asyncio.sleep(0.05)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        plans = await asyncio.gather(first, *behind)
+    finally:
+        await store.close()
+    assert batches == [1, 1, 3]
+    assert plans[1] is plans[2] is plans[3]
+    assert plans[1].verdicts == [Verdict.NEW] * 3
+
+
+async def test_a_bad_webhook_in_a_shared_transaction_fails_alone(
+    database_url: str, router: Router
+) -> None:
+    """Requests that share a transaction are applied one by one when it fails, so only
+    the bad one is refused (here a row the database refuses: no group key)."""
+    store = Store(database_url)
+    await store.open()
+    try:
+        await store.ingest(items(router, make_alert("Warmup", pod="w")))
+        broken = items(router, make_alert("Broken", pod="x"))
+        broken[0] = Item(broken[0].alert, None, broken[0].route)  # type: ignore[arg-type]
+        blocker = _hold_write_lock(database_url)
+        try:
+            first = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
+            await _waiting_for_lock(database_url)
+            sent = []
+            for webhook in (
+                items(router, make_alert("B", pod="b")),
+                broken,
+                items(router, make_alert("C", pod="c")),
+            ):
+                sent.append(asyncio.ensure_future(store.ingest(webhook)))
+                await asyncio.sleep(0.05)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        good, bad, other = await asyncio.gather(*sent, return_exceptions=True)
+        assert (await first).verdicts == [Verdict.NEW]
+    finally:
+        await store.close()
+    assert isinstance(bad, IngestFailed), bad
+    assert not isinstance(good, BaseException) and good.verdicts == [Verdict.NEW]
+    assert not isinstance(other, BaseException) and other.verdicts == [Verdict.NEW]
+    titles = {row[3] for row in _rows(database_url)["incidents"]}
+    assert {"B", "C"} <= {t.split()[0] for t in titles} and not any("Broken" in t for t in titles)
+
+
+async def test_a_write_on_the_writer_thread_sees_every_webhook_sent_before_it(
+    database_url: str, router: Router
+) -> None:
+    """A write on the writer thread's own connection runs after the batches queued
+    before it have committed in the ingest process: it never sees less. (A design that
+    sends batches on without waiting for their answers must keep this.)"""
+    store = Store(database_url)
+    await store.open()
+    try:
+        await store.ingest(items(router, make_alert("Warmup", pod="w")))
+        blocker = _hold_write_lock(database_url)
+        try:
+            webhook = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
+            await _waiting_for_lock(database_url)
+            count = asyncio.ensure_future(
+                store.write(
+                    lambda conn: conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar()
+                )
+            )
+            await asyncio.sleep(0.2)
+            assert not count.done()
+        finally:
+            blocker.rollback()
+            blocker.close()
+        await webhook
+        assert await count == 2
     finally:
         await store.close()
 
