@@ -623,10 +623,12 @@ class Bot:
             i += 1
         return pids
 
-    def cpu_seconds(self) -> tuple[float, float]:
+    def cpu_seconds(self) -> tuple[float, float, float]:
         """(utime, stime) of the bot and its processes (all their threads), in seconds;
-        children that ended count through cutime/cstime."""
-        user = system = 0.0
+        children that ended count through cutime/cstime; and the bot's main process's
+        own utime + stime: the process whose GIL the event loop shares, which can use
+        one core at most."""
+        user = system = main = 0.0
         for pid in self._tree():
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text()
@@ -635,7 +637,9 @@ class Bot:
             fields = stat[stat.rindex(")") + 2 :].split()
             user += (int(fields[11]) + int(fields[13])) / CLK_TCK
             system += (int(fields[12]) + int(fields[14])) / CLK_TCK
-        return user, system
+            if pid == self.pid:
+                main = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return user, system, main
 
     def memory(self) -> dict[str, float]:
         """In MB, summed over the bot's processes: VmRSS (now), VmHWM (peak; the sum of
@@ -782,6 +786,7 @@ class LoadResult:
     gen_cpu: float  # seconds, all generator processes
     bot_cpu: float  # seconds, user + system
     bot_sys: float  # seconds, system (kernel: sockets, fsync)
+    bot_main: float  # seconds, the main process alone (event loop, writer thread)
     db_cpu: float  # seconds, PostgreSQL server processes (SQLite runs inside the bot)
     machine_busy: float  # fraction of all cores
     steal: float  # fraction of all cores taken by the hypervisor for other guests
@@ -913,8 +918,9 @@ def run_load(
         latencies=latencies,
         lags=lags,
         gen_cpu=sum(r.cpu_seconds for r in results),
-        bot_cpu=sum(cpu1) - sum(cpu0),
+        bot_cpu=cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1],
         bot_sys=cpu1[1] - cpu0[1],
+        bot_main=cpu1[2] - cpu0[2],
         db_cpu=pg1 - pg0,
         machine_busy=busy,
         steal=steal,
@@ -1025,6 +1031,7 @@ def load_row(backend: str, scenario: str, res: LoadResult, **extra: Any) -> Row:
         "failed_other": sum(v for k, v in res.statuses.items() if not k.isdigit()),
         "bot_cpu_pct": 100 * res.bot_cpu / seconds,
         "bot_sys_pct": 100 * res.bot_sys / seconds,
+        "bot_main_pct": 100 * res.bot_main / seconds,
         "chat_deliveries": int(sum(v for k, v in metrics.items() if k.startswith("chat_"))),
         "gen_cpu_pct": 100 * res.gen_cpu / seconds,
         "machine_busy_pct": 100 * res.machine_busy * NCPU,
@@ -1089,7 +1096,8 @@ def print_load_table(rows: list[Row]) -> None:
     )
     print()
     head = (
-        f"{'backend':<9}{'scenario':<18}{'bot CPU':>8}{'(sys)':>6}{'PG CPU':>7}{'gen CPU':>8}"
+        f"{'backend':<9}{'scenario':<18}{'bot CPU':>8}{'(sys)':>6}{'(main)':>7}{'PG CPU':>7}"
+        f"{'gen CPU':>8}"
         f"{'machine':>8}{'other':>7}{'steal':>7}"
         f"{'gen lag':>9}{'mean':>9}{'(srv)':>8}{'batch':>7}{'commit':>7}{'opened':>7}{'chat':>6}"
         "  verdicts"
@@ -1102,7 +1110,8 @@ def print_load_table(rows: list[Row]) -> None:
         verdicts = " ".join(f"{k}={n}" for k, n in sorted(v["verdicts"].items()))
         print(
             f"{row.backend:<9}{row.scenario:<18}{v['bot_cpu_pct']:>7.0f}%{v['bot_sys_pct']:>5.0f}%"
-            f"{v['db_cpu_pct']:>6.0f}%{v['gen_cpu_pct']:>7.0f}%{v['machine_busy_pct']:>7.0f}%{v['other_cpu_pct']:>6.0f}%"
+            f"{v.get('bot_main_pct', float('nan')):>6.0f}%{v['db_cpu_pct']:>6.0f}%"
+            f"{v['gen_cpu_pct']:>7.0f}%{v['machine_busy_pct']:>7.0f}%{v['other_cpu_pct']:>6.0f}%"
             f"{v['steal_pct']:>6.0f}%"
             f"{'-' if lag != lag else f'{lag:.1f}':>9}{v['client_mean_ms']:>9.1f}"
             f"{v['server_mean_ms']:>8.1f}{v['batch_alerts_avg']:>7.0f}"
@@ -1110,8 +1119,9 @@ def print_load_table(rows: list[Row]) -> None:
             f"{verdicts}"
         )
     print(
-        f"CPU in % of one core ({NCPU} cores = {NCPU * 100}%): the bot process (its kernel "
-        "share), PostgreSQL's server processes, all load-generator processes, the whole "
+        f"CPU in % of one core ({NCPU} cores = {NCPU * 100}%): the bot's processes (their "
+        "kernel share; the main process alone, which one GIL keeps to one core), "
+        "PostgreSQL's server processes, all load-generator processes, the whole "
         "machine, the rest\n(other programs, kernel work charged to no process: near 0 "
         "in a clean run), and steal (CPU the hypervisor gave to other guests: a run with "
         "much steal measures low). gen lag: p99 of how late the generator started a "
