@@ -34,7 +34,11 @@ from bot.incidents.grouping import Item, plan  # noqa: E402
 from bot.ingest import parse_alertmanager_webhook  # noqa: E402
 from bot.store import ingest as store_ingest  # noqa: E402
 from bot.store.engine import create_engine, migrate  # noqa: E402
-from bot.store.ingest_process import decode_items, encode_items  # noqa: E402
+from bot.store.ingest_process import (  # noqa: E402
+    batch_message,
+    decode_batch,
+    encode_request,
+)
 from bot.store.sql import Sql  # noqa: E402
 
 _WARMUP = 20  # batches, while the tables fill
@@ -72,9 +76,10 @@ def main() -> None:
         sent = _items(gens, args.requests, config)
         now = datetime.now(UTC)
         marks = [time.perf_counter()]
-        wire = pickle.dumps(encode_items(sent, now), pickle.HIGHEST_PROTOCOL)
+        requests = [encode_request(sent[k : k + 10]) for k in range(0, len(sent), 10)]
+        wire = pickle.dumps(batch_message(requests, now), pickle.HIGHEST_PROTOCOL)
         marks.append(time.perf_counter())
-        items, _now = decode_items(pickle.loads(wire))
+        items, _now = decode_batch(pickle.loads(wire))
         marks.append(time.perf_counter())
         with engine.begin() as conn:
             sql = Sql(conn)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -28,7 +28,7 @@ from bot.incidents.grouping import Item, Plan
 from bot.store.engine import checkpoint_wal
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
-from bot.store.ingest_process import IngestProcess
+from bot.store.ingest_process import Encoded, IngestProcess, encode_request
 from bot.store.jobs import run_jobs
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ _RESTART_WITHIN_MS = 20
 class _Ingest:
     items: list[Item]
     future: asyncio.Future[Plan]
+    wire: Encoded | None  # as the ingest process reads it (None: no ingest process)
 
 
 @dataclass(slots=True)
@@ -97,7 +98,8 @@ class Writer:
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[Plan] = self._loop.create_future()
-        self._queue.put(_Ingest(items, future))
+        wire = encode_request(items) if self._process is not None else None
+        self._queue.put(_Ingest(items, future, wire))
         return future
 
     async def run(
@@ -233,16 +235,15 @@ class Writer:
                 late.done.set()
 
     def _ingest(self, requests: list[_Ingest]) -> None:
-        items = [item for req in requests for item in req.items]
         try:
-            result, seconds = self._apply(items)
+            result, seconds = self._apply(requests)
         except Exception as exc:
             if len(requests) > 1:
                 # One bad request must not fail the others that shared its batch.
                 for req in requests:
                     self._ingest([req])
                 return
-            log.warning("ingest of %d alerts failed: %s", len(items), exc)
+            log.warning("ingest of %d alerts failed: %s", len(requests[0].items), exc)
             self._settle([requests[0].future], error=unavailable(exc))
             return
         if self._observe is not None:
@@ -254,9 +255,12 @@ class Writer:
         first = None if hook is None else (lambda: hook(result))
         self._settle([req.future for req in requests], result, first=first)
 
-    def _apply(self, items: list[Item]) -> tuple[Plan, float]:
+    def _apply(self, requests: list[_Ingest]) -> tuple[Plan, float]:
         if self._process is not None:
-            return self._process.apply(items, self._clock())
+            # Every request has its wire form when there is a process (see `ingest`).
+            wires = [cast(Encoded, req.wire) for req in requests]
+            return self._process.apply(wires, self._clock())
+        items = [item for req in requests for item in req.items]
         started = time.perf_counter()
         with self._engine.begin() as conn:
             result = apply_batch(conn, items, self._clock())

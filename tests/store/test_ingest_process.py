@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -25,7 +26,13 @@ from bot.rules.mute import Mute
 from bot.store import Store, StoreUnavailable
 from bot.store.engine import normalize_url
 from bot.store.errors import IngestFailed
-from bot.store.ingest_process import decode_items, decode_plan, encode_items, encode_plan
+from bot.store.ingest_process import (
+    batch_message,
+    decode_batch,
+    decode_plan,
+    encode_plan,
+    encode_request,
+)
 from tests.helpers import Clock, eventually
 from tests.store.test_store import _hold_write_lock, items, make_alert
 
@@ -120,7 +127,12 @@ def test_the_wire_format_keeps_every_field(router: Router) -> None:
         Item(alert, route.group_key(alert.labels), route, Mute("silence:7", "silenced by ann")),
         Item(alert, route.group_key(alert.labels), route, None),
     ]
-    received, at = decode_items(encode_items(sent, now))
+    # Two requests, each encoded on its own, joined into one batch.
+    received, at = decode_batch(
+        pickle.loads(
+            pickle.dumps(batch_message([encode_request(sent[:1]), encode_request(sent[1:])], now))
+        )
+    )
     assert at == now
     assert [(i.alert, i.group_key, i.route, i.mute) for i in received] == [
         (i.alert, i.group_key, i.route, i.mute) for i in sent
