@@ -5,8 +5,9 @@ SQLite file (WAL, synchronous=FULL).
 
 Run: .venv/bin/python bench/ingest_phases.py [--batches 150] [--requests 67] [--gc-default]
 
-The bot's side is what the writer thread does with the GIL held (encode a batch for
-the ingest process); the rest is the ingest process's work. Single-thread figures:
+The bot's side is what the event loop does for each webhook (encode and pickle its
+alerts, 10 a request) and the writer thread's joining of a batch; the rest is the
+ingest process's work. Single-thread figures:
 far steadier than the HTTP benchmark on a shared host, so use them to judge a change
 to the write path.
 """
