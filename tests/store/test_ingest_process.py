@@ -4,6 +4,7 @@ wire format that loses nothing, and a process that can die without losing a batc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from bot.incidents.grouping import Item, Verdict
+from bot.incidents.grouping import Item, Plan, Verdict
 from bot.ingest import Alert, AlertStatus
 from bot.rules import Router
 from bot.rules.mute import Mute
@@ -220,6 +222,23 @@ async def test_a_process_that_dies_mid_batch_answers_retry_and_the_next_one_take
         await store.close()
 
 
+@contextlib.asynccontextmanager
+async def _first_batch_held(
+    store: Store, database_url: str, router: Router
+) -> AsyncIterator[asyncio.Future[Plan]]:
+    """A webhook ("A") in the ingest process, waiting for a lock another client holds
+    until the block ends; what is queued meanwhile waits behind it."""
+    await store.ingest(items(router, make_alert("Warmup", pod="w")))
+    blocker = _hold_write_lock(database_url)
+    try:
+        first = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
+        await _waiting_for_lock(database_url)
+        yield first
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
 async def test_webhooks_queued_while_the_process_commits_share_its_next_transaction(
     database_url: str, router: Router
 ) -> None:
@@ -229,20 +248,12 @@ async def test_webhooks_queued_while_the_process_commits_share_its_next_transact
     store = Store(database_url, observe=lambda plan, _seconds: batches.append(len(plan.verdicts)))
     await store.open()
     try:
-        await store.ingest(items(router, make_alert("Warmup", pod="w")))
-        blocker = _hold_write_lock(database_url)
-        try:
-            first = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
-            await _waiting_for_lock(database_url)
-            behind = []
+        behind = []
+        async with _first_batch_held(store, database_url, router) as first:
             for pod in "bcd":  # one at a time, as webhooks arrive
-                behind.append(
-                    asyncio.ensure_future(store.ingest(items(router, make_alert("B", pod=pod))))
-                )
+                webhook = items(router, make_alert("B", pod=pod))
+                behind.append(asyncio.ensure_future(store.ingest(webhook)))
                 await asyncio.sleep(0.05)
-        finally:
-            blocker.rollback()
-            blocker.close()
         plans = await asyncio.gather(first, *behind)
     finally:
         await store.close()
@@ -259,14 +270,10 @@ async def test_a_bad_webhook_in_a_shared_transaction_fails_alone(
     store = Store(database_url)
     await store.open()
     try:
-        await store.ingest(items(router, make_alert("Warmup", pod="w")))
         broken = items(router, make_alert("Broken", pod="x"))
         broken[0] = Item(broken[0].alert, None, broken[0].route)  # type: ignore[arg-type]
-        blocker = _hold_write_lock(database_url)
-        try:
-            first = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
-            await _waiting_for_lock(database_url)
-            sent = []
+        sent = []
+        async with _first_batch_held(store, database_url, router) as first:
             for webhook in (
                 items(router, make_alert("B", pod="b")),
                 broken,
@@ -274,9 +281,6 @@ async def test_a_bad_webhook_in_a_shared_transaction_fails_alone(
             ):
                 sent.append(asyncio.ensure_future(store.ingest(webhook)))
                 await asyncio.sleep(0.05)
-        finally:
-            blocker.rollback()
-            blocker.close()
         good, bad, other = await asyncio.gather(*sent, return_exceptions=True)
         assert (await first).verdicts == [Verdict.NEW]
     finally:
@@ -297,11 +301,7 @@ async def test_a_write_on_the_writer_thread_sees_every_webhook_sent_before_it(
     store = Store(database_url)
     await store.open()
     try:
-        await store.ingest(items(router, make_alert("Warmup", pod="w")))
-        blocker = _hold_write_lock(database_url)
-        try:
-            webhook = asyncio.ensure_future(store.ingest(items(router, make_alert("A", pod="a"))))
-            await _waiting_for_lock(database_url)
+        async with _first_batch_held(store, database_url, router) as webhook:
             count = asyncio.ensure_future(
                 store.write(
                     lambda conn: conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar()
@@ -309,9 +309,6 @@ async def test_a_write_on_the_writer_thread_sees_every_webhook_sent_before_it(
             )
             await asyncio.sleep(0.2)
             assert not count.done()
-        finally:
-            blocker.rollback()
-            blocker.close()
         await webhook
         assert await count == 2
     finally:
