@@ -1110,7 +1110,7 @@ def print_load_table(rows: list[Row]) -> None:
         verdicts = " ".join(f"{k}={n}" for k, n in sorted(v["verdicts"].items()))
         print(
             f"{row.backend:<9}{row.scenario:<18}{v['bot_cpu_pct']:>7.0f}%{v['bot_sys_pct']:>5.0f}%"
-            f"{v.get('bot_main_pct', float('nan')):>6.0f}%{v['db_cpu_pct']:>6.0f}%"
+            f"{v['bot_main_pct']:>6.0f}%{v['db_cpu_pct']:>6.0f}%"
             f"{v['gen_cpu_pct']:>7.0f}%{v['machine_busy_pct']:>7.0f}%{v['other_cpu_pct']:>6.0f}%"
             f"{v['steal_pct']:>6.0f}%"
             f"{'-' if lag != lag else f'{lag:.1f}':>9}{v['client_mean_ms']:>9.1f}"

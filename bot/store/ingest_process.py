@@ -53,7 +53,7 @@ _JOB_MODULES = ("bot.store.outbox", "bot.escalation.targets")
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
 # dataclasses themselves cost the bot more CPU than the batch's whole plan and write.
 # Sending the webhook bodies instead, parsed again here, saved the bot 3.7 µs an alert
-# and cost this process 5.1 (bench/ingest_phases.py), and this process is the busier.
+# and cost this process 5.1 (bench/ingest_phases.py), with no gain in interleaved runs.
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
 Encoded = tuple[bytes, dict[int, RouteDecision]]  # a request: its pickled rows, its routes
 Request = tuple[datetime, dict[int, RouteDecision], list[bytes]]  # a batch
