@@ -6,7 +6,7 @@ SQLite file (WAL, synchronous=FULL).
 Run: .venv/bin/python bench/ingest_phases.py [--batches 150] [--requests 67] [--gc-default]
 
 The bot's side is what the event loop does for each webhook (encode and pickle its
-alerts, 10 a request) and the writer thread's joining of a batch; the rest is the
+alerts, 10 a request, as the message the ingest process reads); the rest is the
 ingest process's work. Single-thread figures:
 far steadier than the HTTP benchmark on a shared host, so use them to judge a change
 to the write path.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import pickle
 import sys
 import tempfile
 import time
@@ -36,9 +35,10 @@ from bot.ingest import parse_alertmanager_webhook  # noqa: E402
 from bot.store import ingest as store_ingest  # noqa: E402
 from bot.store.engine import create_engine, migrate  # noqa: E402
 from bot.store.ingest_process import (  # noqa: E402
-    batch_message,
-    decode_batch,
+    decode_rows,
     encode_request,
+    frame,
+    split_frames,
 )
 from bot.store.sql import Sql  # noqa: E402
 
@@ -77,10 +77,16 @@ def main() -> None:
         sent = _items(gens, args.requests, config)
         now = datetime.now(UTC)
         marks = [time.perf_counter()]
-        requests = [encode_request(sent[k : k + 10]) for k in range(0, len(sent), 10)]
-        wire = pickle.dumps(batch_message(requests, now), pickle.HIGHEST_PROTOCOL)
+        wire = bytearray()
+        for k in range(0, len(sent), 10):
+            rows, routes = encode_request(sent[k : k + 10])
+            wire += frame(("i", k, now, routes, rows))
         marks.append(time.perf_counter())
-        items, _now = decode_batch(pickle.loads(wire))
+        items = []
+        known: dict[int, object] = {}
+        for message in split_frames(wire):
+            known.update(message[3])
+            items.extend(decode_rows(message[4], known))  # type: ignore[arg-type]
         marks.append(time.perf_counter())
         with engine.begin() as conn:
             sql = Sql(conn)

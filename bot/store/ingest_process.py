@@ -1,36 +1,37 @@
-"""Group commits applied in a process of their own, so ingest can use a second core.
+"""The ingest process: group commits in a process of their own, on a second core.
 
-The GIL keeps one process on one core: at about 12,000 alerts/s the bot filled
-one, and planning and writing batches were 40 % of it. The writer thread now hands
-each group commit, and each write marked portable, to this process and waits for its
-answer without holding the GIL, so ingest and the writer's other jobs still run
-strictly one after another, as on one connection.
+The GIL keeps one process on one core: at about 12,000 alerts/s the bot filled one,
+and planning and writing batches were 40 % of it. The bot sends each webhook's
+alerts here the moment the webhook is queued (see `bot.store.ingest_stream`); this
+process takes everything that has arrived when it finishes a commit, commits it as
+one transaction, answers, and looks again. The portable writes (`Store.write`) and
+the end of each WAL checkpoint run here too, in order with the batches, one at a
+time: this process is the only writer while it runs.
 
 The process is a plain `python -P` subprocess that imports only what it runs,
 with the bot's own module path (never the working directory's: a clone of another
 version there must not be what it runs). It starts with the store, so its imports
 overlap the bot's start. It runs in a session of its own (Ctrl-C in the bot's
 terminal does not reach it) and ignores SIGINT and SIGTERM: it ends when told, after
-the last queued batch, or when the bot's end of its socket closes.
+the last queued write, or when the bot's end of its socket closes.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import importlib
 import io
 import logging
-import os
 import pickle
 import signal
 import socket
-import subprocess
+import struct
 import sys
 import time
+from collections.abc import Iterable
 from datetime import datetime
-from multiprocessing.connection import Connection as Pipe
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 from bot.gc_tuning import tune_gc
 from bot.incidents.grouping import Event, Item, Plan, Verdict
@@ -44,10 +45,14 @@ from bot.store.ingest import apply_batch, incident_state, incident_values
 from bot.store.jobs import Job, run_jobs
 
 log = logging.getLogger(__name__)
-_STOP_SECONDS = 10.0
+MAX_BATCH_ALERTS = 20_000
 # The modules of the jobs the bot marks portable (bot/notify/dispatcher.py,
 # bot/app.py's escalation tick).
 _JOB_MODULES = ("bot.store.outbox", "bot.escalation.targets")
+# Both ends ask for this much room in the socket (Linux caps it at net.core.wmem_max):
+# what the bot queued while the event loop is busy is already here to be committed.
+SOCKET_BUFFER = 4 * 1024 * 1024
+_READ_SIZE = 1024 * 1024
 
 
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
@@ -55,9 +60,21 @@ _JOB_MODULES = ("bot.store.outbox", "bot.escalation.targets")
 # Sending the webhook bodies instead, parsed again here, saved the bot 3.7 µs an alert
 # and cost this process 5.1 (bench/ingest_phases.py), with no gain in interleaved runs.
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
-Encoded = tuple[bytes, dict[int, RouteDecision]]  # a request: its pickled rows, its routes
-Request = tuple[datetime, dict[int, RouteDecision], list[bytes]]  # a batch
+Rows = list[tuple[Any, ...]]
+Routes = dict[int, RouteDecision]
 Reply = tuple[float, list[tuple[Any, ...]], list[tuple[int, str, str]], list[str]]
+Outcome = tuple[str, Any]  # ("ok", result) | ("unavailable", text) | ("failed", exception)
+
+# Messages, bot to process (a 4-byte length, then a pickled tuple):
+#   ("i", id, now, new routes, rows)  a webhook's alerts
+#   ("j", id, share, pickled job)     a portable write
+#   ("c", id, restart_within_ms)      the writer's part of a WAL checkpoint
+#   ("b", id) then ("r",)             a barrier: answer, write nothing until resumed
+#   ("f",)                            forget the routes sent so far
+#   ("s",)                            stop after everything before it
+# and back:
+#   ("i", [(ids, outcome)])  ("j", [(id, outcome)])  ("c", id, outcome)  ("b", id)  ("s",)
+_HEADER = struct.Struct("<I")
 
 
 _alert_fields = attrgetter(
@@ -73,13 +90,10 @@ _alert_fields = attrgetter(
 )
 
 
-def encode_request(items: list[Item]) -> Encoded:
-    """One request's alerts as the ingest process reads them, pickled on the event loop
-    as the request comes in: the writer's round then only joins them. Pickling a whole
-    batch there, sharing the GIL with the event loop, took 6-8 ms of its round at 128
-    connections, and the ingest process waited meanwhile. Routes are named by id(): a
-    decision's own hash is slow, and the items keep them alive until the batch is in."""
-    routes: dict[int, RouteDecision] = {}
+def encode_request(items: list[Item]) -> tuple[Rows, Routes]:
+    """One request's alerts as rows of built-in types, and the routes they name by id()
+    (a decision's own hash is slow; the items keep them alive until they are sent)."""
+    routes: Routes = {}
     rows = []
     for item in items:
         mute = item.mute
@@ -95,29 +109,19 @@ def encode_request(items: list[Item]) -> Encoded:
                 mute.text if mute else None,
             )
         )
-    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), routes
+    return rows, routes
 
 
-def batch_message(requests: list[Encoded], now: datetime) -> Request:
-    routes: dict[int, RouteDecision] = {}
-    for _, used in requests:
-        routes.update(used)
-    return now, routes, [rows for rows, _ in requests]
-
-
-def decode_batch(message: Request) -> tuple[list[Item], datetime]:
-    now, routes, blobs = message
-    items = [
+def decode_rows(rows: Rows, routes: Routes) -> list[Item]:
+    return [
         Item(
             Alert(*r[:9]),
             r[9],
             routes[r[10]],
             Mute(r[11], r[12]) if r[11] is not None else None,
         )
-        for rows in blobs
-        for r in pickle.loads(rows)
+        for r in rows
     ]
-    return items, now
 
 
 def encode_plan(plan: Plan, seconds: float) -> Reply:
@@ -147,12 +151,26 @@ def decode_plan(reply: Reply) -> tuple[Plan, float]:
     )
 
 
-# Jobs: other writes that run here when they are marked portable (see `Store.write`).
-Outcome = tuple[str, Any]  # ("ok", result) | ("unavailable", text) | ("failed", exception)
-JobsMessage = tuple[str, bool, list[bytes]]  # ("jobs", together, pickled jobs)
+def frame(message: tuple[Any, ...]) -> bytes:
+    body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
 
 
-class _JobPickler(pickle.Pickler):
+def split_frames(buffer: bytearray) -> list[Any]:
+    """The whole messages at the start of `buffer`, which keeps what follows them."""
+    messages = []
+    at, end = 0, len(buffer)
+    while end - at >= 4:
+        (size,) = _HEADER.unpack_from(buffer, at)
+        if end - at - 4 < size:
+            break
+        messages.append(pickle.loads(bytes(buffer[at + 4 : at + 4 + size])))
+        at += 4 + size
+    del buffer[:at]
+    return messages
+
+
+class JobPickler(pickle.Pickler):
     """Pickles a job. The rules cross once and are named by their id after that: every
     escalation tick carries them, and a large configuration costs more to pickle than
     the tick costs to run."""
@@ -172,7 +190,7 @@ class _JobPickler(pickle.Pickler):
         return ("new", key, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-class _JobUnpickler(pickle.Unpickler):
+class JobUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, cache: dict[int, RulesConfig]) -> None:
         super().__init__(io.BytesIO(data))
         self._cache = cache
@@ -184,8 +202,14 @@ class _JobUnpickler(pickle.Unpickler):
         return self._cache[pid[1]]
 
 
+def pickle_job(job: Job, sent: dict[int, RulesConfig]) -> bytes:
+    buffer = io.BytesIO()
+    JobPickler(buffer, sent).dump(job)
+    return buffer.getvalue()
+
+
 def _failure(exc: Exception) -> Outcome:
-    """A job's exception as the bot will raise it: the database's as StoreUnavailable,
+    """An exception as the bot will raise it: the database's as StoreUnavailable,
     others as themselves when they pickle (callers may catch them), else as text."""
     error = unavailable(exc)
     if isinstance(error, StoreUnavailable):
@@ -197,192 +221,183 @@ def _failure(exc: Exception) -> Outcome:
     return ("failed", error)
 
 
-def _serve(pipe: Pipe, url: str) -> None:
-    """The process: apply each batch received in one transaction (or run the jobs
-    received), answer, repeat."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    engine = create_engine(url, writer=True)
-    rules: dict[int, RulesConfig] = {}
-    try:
+def outcome_error(kind: str, value: Any) -> BaseException | None:
+    """The exception the bot raises for an outcome (None: it succeeded)."""
+    if kind == "ok":
+        return None
+    if kind == "unavailable":
+        return StoreUnavailable(value)
+    return value if isinstance(value, BaseException) else IngestFailed(str(value))
+
+
+class _Inbox:
+    """Whole messages from the bot's socket, decoded in the order they were sent (the
+    routes and rules a message names by id were sent before it)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        self._routes: Routes = {}
+        self._rules: dict[int, RulesConfig] = {}
+
+    def read(self, *, block: bool) -> list[tuple[Any, ...]]:
+        """What has arrived; with `block`, at least one message (EOFError: the bot is
+        gone)."""
+        flags = 0 if block else socket.MSG_DONTWAIT
         while True:
             try:
-                message: Request | JobsMessage | tuple[str, int] | None = pipe.recv()
-            except EOFError:
-                return  # the bot is gone
-            if message is None:
-                return
-            if message[0] == "jobs":
-                pipe.send_bytes(_serve_jobs(engine, rules, cast(JobsMessage, message)))
-            elif message[0] == "checkpoint":
-                pipe.send(_serve_checkpoint(engine, cast(tuple[str, int], message)[1]))
+                data = self._sock.recv(_READ_SIZE, flags)
+            except BlockingIOError:
+                data = None
+            if data == b"":
+                raise EOFError
+            if data:
+                self._buffer += data
+                flags = socket.MSG_DONTWAIT  # then take only what is there already
+                continue
+            messages = self._decode(split_frames(self._buffer))
+            if messages or not block:
+                return messages
+            flags = 0
+
+    def _decode(self, messages: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        out = []
+        for message in messages:
+            kind = message[0]
+            if kind == "i":
+                _, rid, now, routes, rows = message
+                self._routes.update(routes)
+                out.append(("i", rid, now, decode_rows(rows, self._routes)))
+            elif kind == "j":
+                _, jid, share, blob = message
+                try:
+                    job: Any = JobUnpickler(blob, self._rules).load()
+                except Exception as exc:
+                    job = _failure(exc)
+                out.append(("j", jid, share, job))
+            elif kind == "f":
+                self._routes.clear()
             else:
-                pipe.send(_serve_batch(engine, cast(Request, message)))
-    finally:
-        engine.dispose()
+                out.append(message)
+        return out
 
 
-def _serve_jobs(engine: Any, rules: dict[int, RulesConfig], message: JobsMessage) -> bytes:
-    """The jobs' outcomes, pickled."""
-    _, together, blobs = message
+def _send(sock: socket.socket, message: tuple[Any, ...]) -> None:
+    sock.sendall(frame(message))
+
+
+def _commit(engine: Any, requests: list[tuple[Any, ...]]) -> list[tuple[list[int], Outcome]]:
+    """Requests in one transaction, at the time the newest was queued; when that fails,
+    each on its own, so that one bad webhook does not fail the others."""
+    started = time.perf_counter()
     try:
-        jobs = [_JobUnpickler(blob, rules).load() for blob in blobs]
+        with engine.begin() as conn:
+            plan = apply_batch(conn, [item for r in requests for item in r[3]], requests[-1][2])
+        reply = encode_plan(plan, time.perf_counter() - started)
+        return [([r[1] for r in requests], ("ok", reply))]
     except Exception as exc:
-        outcomes = [_failure(exc)] * len(blobs)
-    else:
-        outcomes = [
-            ("ok", value) if ok else _failure(value)
-            for ok, value in run_jobs(engine, jobs, together=together)
-        ]
-    try:
-        return pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # a result that does not pickle: a bug of ours
-        failed = ("failed", IngestFailed(f"a job's result did not pickle: {exc}"))
-        return pickle.dumps([failed] * len(blobs), pickle.HIGHEST_PROTOCOL)
+        if len(requests) > 1:
+            return [answer for r in requests for answer in _commit(engine, [r])]
+        # Exceptions of database drivers do not always pickle: send their text.
+        error = unavailable(exc)
+        if isinstance(error, StoreUnavailable):
+            return [([requests[0][1]], ("unavailable", str(error)))]
+        return [([requests[0][1]], ("failed", f"{type(exc).__name__}: {exc}"))]
 
 
-def _serve_checkpoint(engine: Any, restart_within_ms: int) -> tuple[str, Any]:
+def _run(engine: Any, jobs: list[tuple[Any, ...]]) -> list[tuple[int, Outcome]]:
+    ready = [j for j in jobs if not isinstance(j[3], tuple)]
+    outcomes: dict[int, Outcome] = {j[1]: j[3] for j in jobs if isinstance(j[3], tuple)}
+    results = run_jobs(engine, [j[3] for j in ready], together=len(ready) > 1)
+    for job, (ok, value) in zip(ready, results, strict=True):
+        outcomes[job[1]] = ("ok", value) if ok else _failure(value)
+    answers = []
+    for jid, outcome in outcomes.items():
+        try:
+            pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a result that does not pickle: a bug of ours
+            outcome = ("failed", IngestFailed(f"a job's result did not pickle: {exc}"))
+        answers.append((jid, outcome))
+    return answers
+
+
+def _checkpoint(engine: Any, restart_within_ms: int) -> Outcome:
     try:
         return ("ok", checkpoint_wal(engine, restart_within_ms=restart_within_ms))
     except Exception as exc:
         return ("unavailable", str(unavailable(exc)))
 
 
-def _serve_batch(engine: Any, request: Request) -> tuple[str, Any]:
-    started = time.perf_counter()
+def _serve(sock: socket.socket, inbox: _Inbox, url: str, arrived: list[tuple[Any, ...]]) -> None:
+    """Each round: commit every webhook that has arrived (up to MAX_BATCH_ALERTS), then
+    one other write (or the shared ones together), then look again. A webhook waits
+    behind at most one other write."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    engine = create_engine(url, writer=True)
+    pending = collections.deque(arrived)
     try:
-        items, now = decode_batch(request)
-        with engine.begin() as conn:
-            result = apply_batch(conn, items, now)
-        return ("ok", encode_plan(result, time.perf_counter() - started))
-    except Exception as exc:
-        # Exceptions of database drivers do not always pickle: send their text.
-        error = unavailable(exc)
-        if isinstance(error, StoreUnavailable):
-            return ("unavailable", str(error))
-        return ("failed", f"{type(exc).__name__}: {exc}")
-
-
-class IngestProcess:
-    """The bot's end of the ingest process; used by the writer thread only."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._process: subprocess.Popen[bytes] | None = None
-        self._pipe: Pipe | None = None
-        self._rules_sent: dict[int, RulesConfig] = {}
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def start(self) -> None:
-        """Start the process now rather than on the first batch."""
-        self._ensure()
-
-    def apply(self, requests: list[Encoded], now: datetime) -> tuple[Plan, float]:
-        """Plan, write and commit one batch there (the requests `encode_request` made);
-        returns the plan and its seconds."""
-        reply: tuple[Any, ...] = self._exchange(batch_message(requests, now))
-        if reply[0] == "ok":
-            return decode_plan(reply[1])
-        if reply[0] == "unavailable":
-            raise StoreUnavailable(reply[1])
-        raise IngestFailed(reply[1])
-
-    def checkpoint(self, restart_within_ms: int) -> tuple[int, int, int]:
-        """SQLite: `checkpoint_wal` on the process's connection, between two writes."""
-        reply: tuple[str, Any] = self._exchange(("checkpoint", restart_within_ms))
-        if reply[0] == "ok":
-            return cast(tuple[int, int, int], reply[1])
-        raise StoreUnavailable(reply[1])
-
-    def run(self, jobs: list[Job], *, together: bool) -> list[Outcome]:
-        """Run write jobs there, each in its own transaction or (`together`) in one;
-        returns each one's outcome. A job that does not pickle raises here, before
-        anything is sent."""
-        blobs = []
-        for job in jobs:
-            buffer = io.BytesIO()
-            _JobPickler(buffer, self._rules_sent).dump(job)
-            blobs.append(buffer.getvalue())
-        outcomes: list[Outcome] = self._exchange(("jobs", together, blobs))
-        return outcomes
-
-    def _exchange(self, message: Any) -> Any:
-        """Send one message and wait for its answer."""
-        try:
-            pipe = self._ensure()
-            pipe.send(message)
-            return pipe.recv()
-        except (EOFError, OSError) as exc:
-            code = self._process.poll() if self._process is not None else None
-            self._discard()
-            # Whether it committed is unknown: a retry is a duplicate, which changes nothing.
-            raise StoreUnavailable(f"the ingest process exited (code {code}); retry") from exc
-
-    def _ensure(self) -> Pipe:
-        if self._process is not None and self._process.poll() is not None:
-            log.warning(
-                "ingest process exited (code %s); starting another", self._process.returncode
-            )
-            self._discard()
-        if self._pipe is None:
-            ours, theirs = socket.socketpair()
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-            command = [sys.executable, "-P", "-c", f"import {__name__} as m; m.main()"]
+        while True:
             try:
-                # Its own session: Ctrl-C in the bot's terminal is the bot's to handle.
-                process = subprocess.Popen(
-                    [*command, str(theirs.fileno())],
-                    pass_fds=[theirs.fileno()],
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                ours.close()
-                raise StoreUnavailable(f"cannot start the ingest process: {exc}") from exc
-            finally:
-                theirs.close()
-            pipe = Pipe(ours.detach())
-            pipe.send(self._url)  # not on the command line: it may hold a password
-            self._process, self._pipe = process, pipe
-        return self._pipe
+                pending.extend(inbox.read(block=not pending))
+            except EOFError:
+                return  # the bot is gone
+            batch, rest, size = [], collections.deque[tuple[Any, ...]](), 0
+            for message in pending:
+                if message[0] == "i" and size < MAX_BATCH_ALERTS:
+                    batch.append(message)
+                    size += len(message[3])
+                else:
+                    rest.append(message)
+            pending = rest
+            if batch:
+                _send(sock, ("i", _commit(engine, batch)))
+            if not pending or pending[0][0] == "i":
+                continue
+            first = pending.popleft()
+            kind = first[0]
+            if kind == "j":
+                jobs = [first]
+                if first[2]:  # shared: with every shared job waiting
+                    jobs += [m for m in pending if m[0] == "j" and m[2]]
+                    pending = collections.deque(m for m in pending if not (m[0] == "j" and m[2]))
+                _send(sock, ("j", _run(engine, jobs)))
+            elif kind == "c":
+                _send(sock, ("c", first[1], _checkpoint(engine, first[2])))
+            elif kind == "b":
+                _send(sock, ("b", first[1]))
+                _hold(inbox, pending)
+            elif kind == "s":
+                _send(sock, ("s",))
+                return
+            # ("r",) outside a barrier: one that a lost process was held by; nothing to do
+    finally:
+        engine.dispose()
 
-    def _discard(self) -> None:
-        """Hang up and reap: a process that lost its socket ends on its own, at once or
-        after the batch it is in."""
-        if self._pipe is not None:
-            self._pipe.close()
-        if self._process is not None:
-            try:
-                self._process.wait(_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = self._pipe = None
-        self._rules_sent.clear()  # a new process has none of them
 
-    def close(self) -> None:
-        """Ask the process to end after what it is doing; kill it if it does not."""
-        process, pipe = self._process, self._pipe
-        if process is None or pipe is None:
-            return
-        with contextlib.suppress(OSError):
-            pipe.send(None)
-        self._discard()
+def _hold(inbox: _Inbox, pending: collections.deque[tuple[Any, ...]]) -> None:
+    """Write nothing until the bot says resume: it writes on its own connection."""
+    while True:
+        messages = inbox.read(block=True)
+        for at, message in enumerate(messages):
+            if message[0] == "r":
+                pending.extend(messages[:at] + messages[at + 1 :])
+                return
+        pending.extend(messages)
 
 
 def main() -> None:
     """The process's entry: its socket's descriptor is the last argument."""
     tune_gc()
-    pipe = Pipe(int(sys.argv[-1]))
+    sock = socket.socket(fileno=int(sys.argv[-1]))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+    inbox = _Inbox(sock)
     # Now, while the bot starts, rather than in the first job: importing them there
     # held up the webhooks queued behind it for a quarter of a second.
     for module in _JOB_MODULES:
         importlib.import_module(module)
     try:
-        url: str = pipe.recv()
+        first = inbox.read(block=True)
     except EOFError:
         return
-    _serve(pipe, url)
+    _serve(sock, inbox, first[0][1], first[1:])

@@ -1,4 +1,5 @@
-"""The store's face to the async world: one writer thread, reads on a small pool."""
+"""The store's face to the async world: one ordered stream of writes, reads on a small
+pool."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlmodel import Session
 from bot.incidents.grouping import Item, Plan
 from bot.store.engine import checkpoint_wal, create_engine, is_sqlite, migrate
 from bot.store.errors import StoreUnavailable
-from bot.store.ingest_process import IngestProcess
+from bot.store.ingest_stream import IngestStream
 from bot.store.writer import BatchObserver, Clock, CommitHook, Writer
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,9 @@ class Store:
         self._observe = observe
         self._on_commit = on_commit
         self._ingest_process = ingest_process
-        self._process: IngestProcess | None = None
         self._reader: Engine | None = None
         self._writer_engine: Engine | None = None
-        self._writer: Writer | None = None
+        self._writer: Writer | IngestStream | None = None
         self._reads: set[asyncio.Future[Any]] = set()
         self.ingest_timeout = 8.0
 
@@ -85,16 +85,14 @@ class Store:
         self._writer_engine = writer_engine
         # On SQLite, readers need their own connections (WAL lets them read during commits).
         self._reader = create_engine(self.url) if is_sqlite(writer_engine) else writer_engine
-        self._process = IngestProcess(self.url) if self._ingest_process else None
-        if self._process is not None:
-            self._process.start()  # its imports overlap the bot's start
-        self._writer = Writer(
-            writer_engine,
-            self.clock,
-            self._observe,
-            process=self._process,
-            on_commit=self._on_commit,
-        )
+        if self._ingest_process:
+            self._writer = IngestStream(
+                self.url, writer_engine, self.clock, self._observe, on_commit=self._on_commit
+            )
+        else:
+            self._writer = Writer(
+                writer_engine, self.clock, self._observe, on_commit=self._on_commit
+            )
         self._writer.start()
 
     async def close(self) -> None:
@@ -113,9 +111,9 @@ class Store:
     @property
     def ingest_pid(self) -> int | None:
         """The ingest process's pid (None: group commits run on the writer thread)."""
-        return self._process.pid if self._process is not None else None
+        return self._writer.pid if isinstance(self._writer, IngestStream) else None
 
-    def _require_writer(self) -> Writer:
+    def _require_writer(self) -> Writer | IngestStream:
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
         return self._writer

@@ -2,10 +2,11 @@
 
 Every request's alerts queue here; the thread takes everything that queued while
 it was committing and writes it in one transaction, so throughput grows with load
-while each webhook still gets its 200 only after its own alerts are on disk. Group
-commits and portable jobs run in the ingest process when there is one (a second
-core), other jobs on this thread's connection; never two at once. The end of each
-WAL checkpoint runs here too, between two writes (see `Store.checkpoint`).
+while each webhook still gets its 200 only after its own alerts are on disk. Every
+other write runs on this thread's connection too, never two at once, and so does the
+end of each WAL checkpoint, between two writes (see `Store.checkpoint`). This is the
+one-process store (`PAGERBOT_INGEST_PROCESS=false`); `bot.store.ingest_stream` keeps
+the same order with the ingest process.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
@@ -28,7 +29,7 @@ from bot.incidents.grouping import Item, Plan
 from bot.store.engine import checkpoint_wal
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest import apply_batch
-from bot.store.ingest_process import Encoded, IngestProcess, encode_request
+from bot.store.ingest_process import MAX_BATCH_ALERTS
 from bot.store.jobs import run_jobs
 
 log = logging.getLogger(__name__)
@@ -36,17 +37,15 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 BatchObserver = Callable[[Plan, float], None]
 CommitHook = Callable[[Plan], None]
-_MAX_BATCH_ALERTS = 20_000
 # How long a checkpoint may hold up the writes for the readers of older snapshots to
 # finish (readers take milliseconds; a long report must not stall ingest).
-_RESTART_WITHIN_MS = 20
+RESTART_WITHIN_MS = 20
 
 
 @dataclass(slots=True)
 class _Ingest:
     items: list[Item]
     future: asyncio.Future[Plan]
-    wire: Encoded | None  # as the ingest process reads it (None: no ingest process)
 
 
 @dataclass(slots=True)
@@ -75,14 +74,12 @@ class Writer:
         clock: Clock,
         observe: BatchObserver | None = None,
         *,
-        process: IngestProcess | None = None,
         on_commit: CommitHook | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._observe = observe
         self._on_commit = on_commit
-        self._process = process  # group commits go there; None: on this thread
         self._queue: queue.SimpleQueue[_Ingest | _Job | _Checkpoint | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pagerbot-writer", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,8 +95,7 @@ class Writer:
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[Plan] = self._loop.create_future()
-        wire = encode_request(items) if self._process is not None else None
-        self._queue.put(_Ingest(items, future, wire))
+        self._queue.put(_Ingest(items, future))
         return future
 
     async def run(
@@ -107,8 +103,8 @@ class Writer:
     ) -> T:
         """Run `fn` in a write transaction, in order with every other write; with `share`,
         in one transaction with the other shared jobs queued meanwhile (a small write
-        done many times a second, independent of the writes around it); `portable`: in
-        the ingest process when there is one (see `Store.write`)."""
+        done many times a second, independent of the writes around it). `portable`
+        matters only to the ingest process (see `Store.write`)."""
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
@@ -179,7 +175,7 @@ class Writer:
         while True:
             batch: list[_Ingest | _Job | _Checkpoint | _Stop] = [] if jobs else [self._queue.get()]
             size = sum(len(b.items) for b in batch if isinstance(b, _Ingest))
-            while size < _MAX_BATCH_ALERTS:
+            while size < MAX_BATCH_ALERTS:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -196,8 +192,6 @@ class Writer:
                 while jobs:
                     self._next_jobs(jobs)
                 self._drain_after_stop()
-                if self._process is not None:
-                    self._process.close()
                 for stop in stops:
                     stop.done.set()
                 return
@@ -256,10 +250,6 @@ class Writer:
         self._settle([req.future for req in requests], result, first=first)
 
     def _apply(self, requests: list[_Ingest]) -> tuple[Plan, float]:
-        if self._process is not None:
-            # Every request has its wire form when there is a process (see `ingest`).
-            wires = [cast(Encoded, req.wire) for req in requests]
-            return self._process.apply(wires, self._clock())
         items = [item for req in requests for item in req.items]
         started = time.perf_counter()
         with self._engine.begin() as conn:
@@ -268,40 +258,18 @@ class Writer:
 
     def _checkpoint(self, request: _Checkpoint) -> None:
         try:
-            if self._process is not None:
-                outcome = self._process.checkpoint(_RESTART_WITHIN_MS)
-            else:
-                outcome = checkpoint_wal(self._engine, restart_within_ms=_RESTART_WITHIN_MS)
+            outcome = checkpoint_wal(self._engine, restart_within_ms=RESTART_WITHIN_MS)
         except Exception as exc:
             self._settle([request.future], error=unavailable(exc))
             return
         self._settle([request.future], outcome)
 
     def _jobs(self, jobs: list[_Job], *, together: bool = False) -> None:
-        """Each in its own transaction, or (`together`) in one, see `run_jobs`. Portable
-        jobs run in the ingest process, where no GIL is shared with the event loop: on
-        this thread a job's every statement waited for the GIL again, and a write took
-        about three times its CPU. Others here, on the writer's connection."""
-        if self._process is not None and all(job.portable for job in jobs):
-            try:
-                outcomes = self._process.run([job.fn for job in jobs], together=together)
-            except Exception as exc:
-                self._settle([job.future for job in jobs], error=unavailable(exc))
-                return
-            settled = [
-                (job.future, value if kind == "ok" else None, _outcome_error(kind, value))
-                for job, (kind, value) in zip(jobs, outcomes, strict=True)
-            ]
-        else:
-            results = run_jobs(self._engine, [job.fn for job in jobs], together=together)
-            settled = [
+        """Each in its own transaction, or (`together`) in one, see `run_jobs`."""
+        results = run_jobs(self._engine, [job.fn for job in jobs], together=together)
+        self._settle_each(
+            [
                 (job.future, value if ok else None, None if ok else unavailable(value))
                 for job, (ok, value) in zip(jobs, results, strict=True)
             ]
-        self._settle_each(settled)
-
-
-def _outcome_error(kind: str, value: Any) -> BaseException | None:
-    if kind == "ok":
-        return None
-    return StoreUnavailable(value) if kind == "unavailable" else value
+        )

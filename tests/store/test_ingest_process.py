@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -29,11 +28,12 @@ from bot.store import Store, StoreUnavailable
 from bot.store.engine import normalize_url
 from bot.store.errors import IngestFailed
 from bot.store.ingest_process import (
-    batch_message,
-    decode_batch,
     decode_plan,
+    decode_rows,
     encode_plan,
     encode_request,
+    frame,
+    split_frames,
 )
 from tests.helpers import Clock, eventually
 from tests.store.test_store import _hold_write_lock, items, make_alert
@@ -129,13 +129,20 @@ def test_the_wire_format_keeps_every_field(router: Router) -> None:
         Item(alert, route.group_key(alert.labels), route, Mute("silence:7", "silenced by ann")),
         Item(alert, route.group_key(alert.labels), route, None),
     ]
-    # Two requests, each encoded on its own, joined into one batch.
-    received, at = decode_batch(
-        pickle.loads(
-            pickle.dumps(batch_message([encode_request(sent[:1]), encode_request(sent[1:])], now))
-        )
-    )
-    assert at == now
+    # Two requests, each encoded on its own; the second names the route sent with the
+    # first, and arrives in two pieces.
+    (rows1, routes1), (rows2, routes2) = encode_request(sent[:1]), encode_request(sent[1:])
+    assert routes1 == routes2
+    wire = frame(("i", 1, now, routes1, rows1)) + frame(("i", 2, now, {}, rows2))
+    buffer = bytearray(wire[:-3])
+    (first,) = split_frames(buffer)
+    assert len(buffer) == len(wire) - 3 - len(frame(("i", 1, now, routes1, rows1)))
+    buffer += wire[-3:]
+    (second,) = split_frames(buffer)
+    assert buffer == bytearray()
+    assert first[:3] == ("i", 1, now) and second[:4] == ("i", 2, now, {})
+    known = dict(first[3])
+    received = decode_rows(first[4], known) + decode_rows(second[4], known)
     assert [(i.alert, i.group_key, i.route, i.mute) for i in received] == [
         (i.alert, i.group_key, i.route, i.mute) for i in sent
     ]

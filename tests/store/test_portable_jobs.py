@@ -23,7 +23,7 @@ from bot.rules import Router, load_rules
 from bot.rules.model import RulesConfig
 from bot.store import Store, StoreUnavailable
 from bot.store.errors import IngestFailed
-from bot.store.ingest_process import _JobPickler, _JobUnpickler
+from bot.store.ingest_process import JobPickler, JobUnpickler
 from bot.store.tables import incidents
 from tests.store.startup_probe import loaded_job_modules
 from tests.store.test_store import items, make_alert
@@ -147,13 +147,13 @@ def test_the_rules_cross_once_and_a_new_configuration_crosses_again(config_dir: 
 
     def cross(job: object) -> object:
         buffer = io.BytesIO()
-        _JobPickler(buffer, sent).dump(job)
-        return _JobUnpickler(buffer.getvalue(), received).load()
+        JobPickler(buffer, sent).dump(job)
+        return JobUnpickler(buffer.getvalue(), received).load()
 
     whole = len(pickle.dumps(rules))
     first = cross(partial(_rename, title=rules))
     size_again = io.BytesIO()
-    _JobPickler(size_again, sent).dump(partial(_rename, title=rules))
+    JobPickler(size_again, sent).dump(partial(_rename, title=rules))
     assert len(size_again.getvalue()) < whole / 4  # named by id, not pickled again
     second = cross(partial(_rename, title=rules))
     assert first.keywords["title"] is second.keywords["title"]  # type: ignore[attr-defined]
