@@ -298,16 +298,17 @@ class IngestStream:
         futures = [self._ingests.pop(rid, None) for rid in ids]
         if outcome == "ok":
             plan, seconds = decode_plan(value)
-            if self._observe is not None:
-                self._observe(plan, seconds)
             # Every request of the batch gets the batch's plan: what follows from the
             # plan (metrics; waking chat, escalation and automatic actions) happens
-            # once, not once per request that shared the batch.
-            if self._on_commit is not None:
-                try:
+            # once, not once per request that shared the batch. A hook that fails must
+            # not leave the batch's senders waiting.
+            try:
+                if self._observe is not None:
+                    self._observe(plan, seconds)
+                if self._on_commit is not None:
                     self._on_commit(plan)
-                except Exception:
-                    log.exception("after a commit")
+            except Exception:
+                log.exception("after a commit")
             for future in futures:
                 if future is not None and not future.done():
                     future.set_result(plan)

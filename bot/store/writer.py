@@ -240,13 +240,17 @@ class Writer:
             log.warning("ingest of %d alerts failed: %s", len(requests[0].items), exc)
             self._settle([requests[0].future], error=unavailable(exc))
             return
-        if self._observe is not None:
-            self._observe(result, seconds)
         # Every request of the batch gets the batch's plan: what follows from the plan
-        # (metrics here; waking chat, escalation and automatic actions in `on_commit`)
-        # happens once, not once per request that shared the batch.
-        hook = self._on_commit
-        first = None if hook is None else (lambda: hook(result))
+        # (metrics; waking chat, escalation and automatic actions) happens once, on the
+        # event loop, not once per request that shared the batch.
+        observe, hook = self._observe, self._on_commit
+
+        def first() -> None:
+            if observe is not None:
+                observe(result, seconds)
+            if hook is not None:
+                hook(result)
+
         self._settle([req.future for req in requests], result, first=first)
 
     def _apply(self, requests: list[_Ingest]) -> tuple[Plan, float]:

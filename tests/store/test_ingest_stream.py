@@ -200,3 +200,23 @@ async def test_a_webhook_waits_behind_one_write_in_the_process_not_every_write_q
         assert (await first, await second) == (1, 2)
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("process", [True, False], ids=["ingest-process", "writer-thread"])
+async def test_a_failing_commit_hook_does_not_leave_the_senders_waiting(
+    sqlite_url: str, router: Router, process: bool
+) -> None:
+    hooked: list[int] = []
+
+    def observe(plan: Any, _seconds: float) -> None:
+        hooked.append(len(plan.verdicts))
+        raise RuntimeError("a metrics bug")
+
+    store = Store(sqlite_url, observe=observe, ingest_process=process)
+    await store.open()
+    try:
+        async with asyncio.timeout(5):
+            plan = await store.ingest(items(router, make_alert("A", pod="a")))
+    finally:
+        await store.close()
+    assert plan.verdicts == [Verdict.NEW] and hooked == [1]
