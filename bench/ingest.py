@@ -786,7 +786,7 @@ class LoadResult:
     gen_cpu: float  # seconds, all generator processes
     bot_cpu: float  # seconds, user + system
     bot_sys: float  # seconds, system (kernel: sockets, fsync)
-    bot_main: float  # seconds, the main process alone (event loop, writer thread)
+    bot_main: float  # seconds, the main process alone (event loop and its threads)
     db_cpu: float  # seconds, PostgreSQL server processes (SQLite runs inside the bot)
     machine_busy: float  # fraction of all cores
     steal: float  # fraction of all cores taken by the hypervisor for other guests

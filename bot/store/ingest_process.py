@@ -52,7 +52,7 @@ _JOB_MODULES = ("bot.store.outbox", "bot.escalation.targets")
 # Both ends ask for this much room in the socket (Linux caps it at net.core.wmem_max):
 # what the bot queued while the event loop is busy is already here to be committed.
 SOCKET_BUFFER = 4 * 1024 * 1024
-_READ_SIZE = 1024 * 1024
+READ_SIZE = 1024 * 1024  # bytes a read takes from the socket at most
 
 
 # The wire format: tuples of built-in types, which pickle in C. Pickling the
@@ -160,12 +160,13 @@ def split_frames(buffer: bytearray) -> list[Any]:
     """The whole messages at the start of `buffer`, which keeps what follows them."""
     messages = []
     at, end = 0, len(buffer)
-    while end - at >= 4:
-        (size,) = _HEADER.unpack_from(buffer, at)
-        if end - at - 4 < size:
-            break
-        messages.append(pickle.loads(bytes(buffer[at + 4 : at + 4 + size])))
-        at += 4 + size
+    with memoryview(buffer) as view:  # unpickled in place, not copied out first
+        while end - at >= 4:
+            (size,) = _HEADER.unpack_from(view, at)
+            if end - at - 4 < size:
+                break
+            messages.append(pickle.loads(view[at + 4 : at + 4 + size]))
+            at += 4 + size
     del buffer[:at]
     return messages
 
@@ -246,7 +247,7 @@ class _Inbox:
         flags = 0 if block else socket.MSG_DONTWAIT
         while True:
             try:
-                data = self._sock.recv(_READ_SIZE, flags)
+                data = self._sock.recv(READ_SIZE, flags)
             except BlockingIOError:
                 data = None
             if data == b"":

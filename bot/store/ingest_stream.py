@@ -38,6 +38,7 @@ from bot.rules.router import RouteDecision
 from bot.store import ingest_process
 from bot.store.errors import StoreUnavailable, unavailable
 from bot.store.ingest_process import (
+    READ_SIZE,
     SOCKET_BUFFER,
     decode_plan,
     encode_request,
@@ -55,7 +56,6 @@ _STOP_SECONDS = 10.0
 # Routes are sent once and named by id() after that; a new configuration brings new
 # ones, so the names are forgotten on both sides past this many.
 _MAX_ROUTES_SENT = 4096
-_READ_SIZE = 1024 * 1024
 _SENDMSG_PARTS = 256
 
 
@@ -262,7 +262,7 @@ class IngestStream:
             return
         while True:
             try:
-                data = sock.recv(_READ_SIZE)
+                data = sock.recv(READ_SIZE)
             except BlockingIOError:
                 break
             except OSError:
@@ -272,7 +272,7 @@ class IngestStream:
                 self._lost()
                 return
             self._inbox += data
-            if len(data) < _READ_SIZE:
+            if len(data) < READ_SIZE:
                 break
         self._answer(split_frames(self._inbox))
 
@@ -313,7 +313,7 @@ class IngestStream:
                 if future is not None and not future.done():
                     future.set_result(plan)
             return
-        if outcome == "failed" and len(ids) == 1:
+        if outcome == "failed":
             log.warning("ingest failed: %s", value)
         for future in futures:
             self._settle(future, outcome, value)

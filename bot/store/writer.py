@@ -53,7 +53,6 @@ class _Job:
     fn: Callable[[Connection], Any]
     future: asyncio.Future[Any]
     share: bool = False
-    portable: bool = False
 
 
 @dataclass(slots=True)
@@ -108,7 +107,7 @@ class Writer:
         if self._stopping or self._loop is None:
             raise StoreUnavailable("the store is shutting down")
         future: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put(_Job(fn, future, share, portable))
+        self._queue.put(_Job(fn, future, share))
         return await future
 
     async def checkpoint(self) -> tuple[int, int, int]:
